@@ -1,0 +1,156 @@
+"""Composition: one process runs the HTTP server, the Slack connection and the workers."""
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import uvicorn
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError
+
+from bot.http_app import create_http_app
+from bot.metrics import Metrics
+from bot.outbox_worker import OutboxWorker, RetryPolicy
+from bot.rules_provider import RulesProvider
+from bot.settings import Settings
+from bot.signals import ChangeSignals
+from bot.slack_app import create_bolt_app, create_web_client
+from handlers import HandlerDeps
+from storage.db import Database
+from storage.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A problem that stops `hitl serve`, told in one line."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, now: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.now = now
+        self.db = Database(settings.database_url)
+        try:
+            migrate(self.db)
+        except Exception as error:
+            raise StartupError(f"HITL_DATABASE_URL: cannot open the database: {error}") from None
+        self.rules = RulesProvider(settings.rules_path)
+        self.signals = ChangeSignals()
+        self.metrics = Metrics(self.db)
+        self.slack = create_web_client(settings)
+        deps = HandlerDeps(
+            db=self.db,
+            now=now,
+            changed=self.signals.changed,
+            decided=lambda status, source: self.metrics.decided.labels(status, source).inc(),
+        )
+        self.bolt = create_bolt_app(settings, self.slack, deps)
+        self.http = create_http_app(
+            db=self.db,
+            rules=self.rules,
+            agent_tokens=settings.agent_tokens,
+            signals=self.signals,
+            metrics=self.metrics,
+            bolt_app=None if settings.socket_mode else self.bolt,
+            max_body_bytes=settings.max_body_bytes,
+            now=now,
+        )
+        self.worker = OutboxWorker(
+            db=self.db,
+            slack=self.slack,
+            signals=self.signals,
+            metrics=self.metrics,
+            now=now,
+            policy=RetryPolicy(
+                base_seconds=settings.retry_base_seconds,
+                max_seconds=settings.retry_max_seconds,
+                callback_give_up_after=timedelta(seconds=settings.callback_give_up_after_seconds),
+            ),
+            webhook_secret=settings.webhook_secret,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        self.socket_mode: SocketModeHandler | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def check_slack(self) -> None:
+        """A wrong token stops the bot; Slack being unreachable only warns (items queue)."""
+        try:
+            identity = self.slack.auth_test()
+            log.info("connected to Slack as %s in %s", identity.get("user"), identity.get("team"))
+        except SlackApiError as error:
+            code = error.response.get("error") if isinstance(error.response.data, dict) else None
+            if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+                raise StartupError(f"SLACK_BOT_TOKEN: Slack refused the token ({code})") from None
+            log.warning(
+                "Slack answered auth.test with %s; items will queue until it recovers",
+                error.response.status_code,
+            )
+        except Exception as error:
+            log.warning("Slack is unreachable (%s); items will queue until it recovers", error)
+        if not self.settings.webhook_secret:
+            log.warning("HITL_WEBHOOK_SECRET is not set: callbacks will be sent unsigned")
+        if not self.settings.agent_tokens:
+            log.warning("HITL_API_TOKENS is not set: the agent API refuses every request")
+
+    def start(self) -> None:
+        """Starts everything in background threads; returns once the port is listening."""
+        self.check_slack()
+        self.worker.start()
+        if self.settings.socket_mode:
+            self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token)
+            self.socket_mode.connect()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.settings.host, self.settings.port))
+        except OSError as error:
+            raise StartupError(
+                f"HITL_HOST/HITL_PORT: cannot listen on {self.settings.host}:"
+                f"{self.settings.port} ({error.strerror})"
+            ) from None
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.http,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+            access_log=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="http", daemon=True
+        )
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise StartupError("the HTTP server failed to start")
+            time.sleep(0.01)
+        log.info("hitl listening on http://%s:%s", self.settings.host, self.port)
+
+    def wait(self) -> None:
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.socket_mode is not None:
+            self.socket_mode.close()
+        self.worker.stop()
+        self.db.dispose()

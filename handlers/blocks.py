@@ -1,0 +1,265 @@
+"""Block Kit for an item: the review message and the modals. Plain functions over stored
+rows, returning the dicts Slack takes, within Slack's documented limits."""
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from handlers.text import cut, cut_escaped, escape, escaped_chunks, plain
+from storage.models import Decision, ReviewItem, Status
+
+ACTIONS_BLOCK = "review_actions"
+APPROVE, EDIT, REJECT, VIEW_OUTPUT = "approve", "edit", "reject", "view_output"
+EDIT_CALLBACK, REJECT_CALLBACK = "edit_submit", "reject_submit"
+REASON_BLOCK, NOTE_BLOCK = "reason", "note"
+OUTPUT_BLOCK_PREFIX = "output_"
+
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+HEADER_LIMIT = 150
+INPUT_LIMIT = 3000
+MAX_CONTEXT_FIELDS = 10
+MODAL_BLOCK_LIMIT = 100
+
+Block = dict[str, Any]
+
+_OUTCOME = {
+    Status.APPROVED: ":white_check_mark: Approved",
+    Status.EDITED: ":pencil2: Approved with edits",
+    Status.REJECTED: ":x: Rejected",
+    Status.EXPIRED: ":hourglass: Expired",
+    Status.AUTO_APPROVED: ":robot_face: Auto-approved",
+    Status.CANCELLED: ":no_entry_sign: Cancelled",
+}
+
+
+def slack_date(at: datetime) -> str:
+    """A date every reader sees in their own time zone, with a UTC fallback."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def plain_text(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": cut(plain(text), limit), "emoji": False}
+
+
+def notification_text(item: ReviewItem) -> str:
+    """The push-notification and fallback text: escaped, so it can never ping anyone."""
+    state = "Review needed" if item.status == Status.PENDING else _OUTCOME[Status(item.status)]
+    return cut(f"{state}: {escape(item.title)} ({escape(item.workflow)}, {percent(item)})", 3000)
+
+
+def percent(item: ReviewItem) -> str:
+    return f"confidence {item.confidence:.0%}"
+
+
+def item_message(item: ReviewItem, decision: Decision | None) -> tuple[str, list[Block]]:
+    """The review message: what the agent produced, and the buttons or the outcome."""
+    blocks: list[Block] = [
+        {"type": "header", "text": plain_text(item.title, HEADER_LIMIT)},
+        {"type": "section", "fields": _summary_fields(item)},
+    ]
+    output, was_cut = cut_escaped(item.output, SECTION_LIMIT)
+    blocks.append({"type": "section", "block_id": "output", "text": mrkdwn(output)})
+    if was_cut:
+        blocks.append(_context(f"Output cut to fit Slack: {len(item.output):,} characters in all."))
+    blocks.extend(_context_fields(item))
+    if item.links:
+        blocks.append(_context(" · ".join(_link(link) for link in item.links[:10])))
+    if item.status == Status.PENDING:
+        blocks.append(_buttons(item, show_full=was_cut))
+    else:
+        blocks.append(_context(outcome_line(item, decision)))
+        if was_cut:
+            blocks.append(_full_output_button(item))
+    return notification_text(item), blocks
+
+
+def _summary_fields(item: ReviewItem) -> list[dict[str, Any]]:
+    fields = [
+        mrkdwn(f"*Agent*\n{escape(cut(item.agent, 200))}"),
+        mrkdwn(f"*Workflow*\n{escape(cut(item.workflow, 200))}"),
+        mrkdwn(f"*Confidence*\n{item.confidence:.0%}"),
+    ]
+    if item.deadline is not None and item.status == Status.PENDING:
+        fields.append(mrkdwn(f"*Deadline*\n{slack_date(item.deadline)}"))
+    return fields
+
+
+def _context_fields(item: ReviewItem) -> list[Block]:
+    entries = list(item.context.items())
+    if not entries:
+        return []
+    shown = entries[:MAX_CONTEXT_FIELDS]
+    fields = [
+        mrkdwn(cut(f"*{escape(cut(str(key), 100))}*\n{escape(_as_text(value))}", FIELD_LIMIT))
+        for key, value in shown
+    ]
+    blocks: list[Block] = [{"type": "section", "block_id": "context", "fields": fields}]
+    if len(entries) > len(shown):
+        blocks.append(_context(f"{len(entries) - len(shown)} more context fields not shown."))
+    return blocks
+
+
+def _as_text(value: Any) -> str:
+    return cut(value if isinstance(value, str) else repr(value), FIELD_LIMIT - 110)
+
+
+def _link(link: dict[str, Any]) -> str:
+    """The agent's label, followed by the real host so a label cannot pose as another site."""
+    url = str(link["url"])
+    host = urlsplit(url).hostname or url
+    label = escape(cut(str(link.get("text") or host), 80)).replace("|", "¦")
+    return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}> ({escape(host)})"
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(cut(text, SECTION_LIMIT))]}
+
+
+def _buttons(item: ReviewItem, *, show_full: bool) -> Block:
+    elements = [
+        _button("Approve", APPROVE, item.id, style="primary"),
+        _button("Edit", EDIT, item.id),
+        _button("Reject", REJECT, item.id, style="danger"),
+    ]
+    if show_full:
+        elements.append(_button("View full output", VIEW_OUTPUT, item.id))
+    return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements}
+
+
+def _full_output_button(item: ReviewItem) -> Block:
+    button = _button("View full output", VIEW_OUTPUT, item.id)
+    return {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": [button]}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def outcome_line(item: ReviewItem, decision: Decision | None) -> str:
+    line = _OUTCOME[Status(item.status)]
+    if decision is None:
+        return line
+    if decision.source == "slack":
+        line += f" by <@{decision.by}>"
+    elif decision.source == "api":
+        line += f" by agent {escape(decision.by)}"
+    line += f" {slack_date(decision.at)}"
+    if decision.reason:
+        line += f" · reason: *{escape(decision.reason)}*"
+    if decision.note:
+        line += f" · “{escape(cut(decision.note, 500))}”"
+    return line
+
+
+def edit_modal(item: ReviewItem) -> dict[str, Any]:
+    """The output pre-filled, in as many inputs as it takes (one input holds 3,000)."""
+    parts = _split(item.output, INPUT_LIMIT) or [""]
+    blocks: list[Block] = [
+        {"type": "section", "text": mrkdwn(f"*{escape(cut(item.title, 500))}*")},
+    ]
+    for index, part in enumerate(parts):
+        label = "Output" if len(parts) == 1 else f"Output, part {index + 1} of {len(parts)}"
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": "text",
+            "multiline": True,
+            "max_length": INPUT_LIMIT,
+        }
+        if part:
+            element["initial_value"] = part
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"{OUTPUT_BLOCK_PREFIX}{index}",
+                "label": {"type": "plain_text", "text": label},
+                "element": element,
+                "optional": len(parts) > 1,
+            }
+        )
+    return _modal(EDIT_CALLBACK, "Edit and approve", item.id, blocks, submit="Approve")
+
+
+def edited_output(values: dict[str, dict[str, Any]]) -> str:
+    """Joins the edit modal's inputs back into one text, in order."""
+    keys = sorted(
+        (key for key in values if key.startswith(OUTPUT_BLOCK_PREFIX)),
+        key=lambda key: int(key.removeprefix(OUTPUT_BLOCK_PREFIX)),
+    )
+    return "".join(values[key]["text"].get("value") or "" for key in keys)
+
+
+def reject_modal(item: ReviewItem, reasons: list[str]) -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": cut(reason, 75)}, "value": reason[:150]}
+        for reason in reasons[:100]
+    ]
+    blocks: list[Block] = [
+        {"type": "section", "text": mrkdwn(f"*{escape(cut(item.title, 500))}*")},
+        {
+            "type": "input",
+            "block_id": REASON_BLOCK,
+            "label": {"type": "plain_text", "text": "Reason"},
+            "element": {"type": "static_select", "action_id": "choice", "options": options},
+        },
+        {
+            "type": "input",
+            "block_id": NOTE_BLOCK,
+            "optional": True,
+            "label": {"type": "plain_text", "text": "Note for the agent and the digest"},
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "text",
+                "multiline": True,
+                "max_length": INPUT_LIMIT,
+            },
+        },
+    ]
+    return _modal(REJECT_CALLBACK, "Reject", item.id, blocks, submit="Reject")
+
+
+def full_output_modal(item: ReviewItem) -> dict[str, Any]:
+    chunks = escaped_chunks(item.output, SECTION_LIMIT)
+    blocks: list[Block] = [{"type": "section", "text": mrkdwn(chunk)} for chunk in chunks]
+    if len(blocks) > MODAL_BLOCK_LIMIT:
+        blocks = blocks[: MODAL_BLOCK_LIMIT - 1]
+        blocks.append(_context("The rest does not fit in a Slack modal; fetch it from the API."))
+    return _modal(None, "Full output", item.id, blocks)
+
+
+def _modal(
+    callback_id: str | None,
+    title: str,
+    item_id: str,
+    blocks: list[Block],
+    submit: str | None = None,
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title},
+        "close": {"type": "plain_text", "text": "Cancel" if submit else "Close"},
+        "private_metadata": item_id,
+        "blocks": blocks,
+    }
+    if callback_id:
+        view["callback_id"] = callback_id
+    if submit:
+        view["submit"] = {"type": "plain_text", "text": submit}
+    return view
+
+
+def _split(text: str, size: int) -> list[str]:
+    return [text[start : start + size] for start in range(0, len(text), size)]

@@ -1,0 +1,151 @@
+"""Tables. Every state change of an item is a row somewhere, so nothing depends on memory."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import JsonColumn, UTCDateTime, utcnow
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    EDITED = "edited"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    AUTO_APPROVED = "auto_approved"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset(Status) - {Status.PENDING}
+
+
+class CallbackStatus(StrEnum):
+    NONE = "none"  # no callback_url
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class OutboxKind(StrEnum):
+    POST_ITEM = "post_item"  # first message in the owner's channel
+    UPDATE_ITEM = "update_item"  # re-render every message of the item in place
+    CALLBACK = "callback"  # POST the final item to the agent's callback_url
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime, **kwargs))
+
+
+def _json(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(JsonColumn, **kwargs))
+
+
+class ReviewItem(SQLModel, table=True):
+    __tablename__ = "review_item"
+    __table_args__ = (
+        UniqueConstraint("agent", "external_id", name="uq_review_item_agent_external_id"),
+        Index("ix_review_item_status_created", "status", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    agent: str = Field(max_length=100)
+    external_id: str | None = Field(default=None, max_length=200)
+    workflow: str = Field(max_length=200, index=True)
+    route: str = Field(max_length=200, index=True)
+    # The route as it was when the item arrived: editing rules.yml never changes a waiting item.
+    route_snapshot: dict[str, Any] = _json(nullable=False)
+    rules_version: str = Field(max_length=64)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    output: str = Field(sa_column=Column(Text, nullable=False))
+    final_output: str | None = Field(default=None, sa_column=Column(Text))
+    confidence: float
+    context: dict[str, Any] = _json(nullable=False)
+    links: list[dict[str, Any]] = _json(nullable=False)
+    callback_url: str | None = Field(default=None, max_length=2000)
+    item_metadata: dict[str, Any] = Field(sa_column=Column("metadata", JsonColumn, nullable=False))
+    status: str = Field(default=Status.PENDING, max_length=20)
+    channel: str = Field(max_length=40)
+    message_ts: str | None = Field(default=None, max_length=40)
+    escalation_level: int = 0
+    created_at: datetime = _ts(nullable=False)
+    deadline: datetime | None = _ts(nullable=True)
+    decided_at: datetime | None = _ts(nullable=True)
+    callback_status: str = Field(default=CallbackStatus.NONE, max_length=20)
+    callback_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Decision(SQLModel, table=True):
+    """The one final decision of an item; the unique item_id makes a second one impossible."""
+
+    __tablename__ = "decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", unique=True, max_length=40)
+    status: str = Field(max_length=20)
+    by: str = Field(max_length=100)
+    source: str = Field(max_length=20)  # slack | api | system
+    reason: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    at: datetime = _ts(nullable=False)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only trail: who did what to which item, when and from where."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    at: datetime = _ts(nullable=False)
+    actor: str = Field(max_length=100)
+    source: str = Field(max_length=20)  # api | slack | worker | scheduler
+    action: str = Field(max_length=40)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    detail: dict[str, Any] = _json(nullable=False)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A side effect written in the same transaction as the change that causes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Stable across retries: it is the `webhook-id` of a callback.
+    delivery_id: str = Field(unique=True, max_length=40)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    kind: str = Field(max_length=20)
+    payload: dict[str, Any] = _json(nullable=False)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=20)
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False)
+    due_at: datetime = _ts(nullable=False)
+    lease_until: datetime | None = _ts(nullable=True)
+    give_up_at: datetime | None = _ts(nullable=True)
+    done_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+__all__ = [
+    "FINAL_STATUSES",
+    "AuditEvent",
+    "CallbackStatus",
+    "Decision",
+    "OutboxKind",
+    "OutboxMessage",
+    "OutboxStatus",
+    "ReviewItem",
+    "Status",
+    "utcnow",
+]

@@ -1,0 +1,313 @@
+"""Commands and queries on review items. Each command is one transaction that changes the
+item, records the change in the audit trail and queues its side effects in the outbox, so
+that they happen together or not at all."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from ulid import ULID
+
+from storage import audit, outbox
+from storage.db import Database
+from storage.models import (
+    CallbackStatus,
+    Decision,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    ReviewItem,
+    Status,
+)
+
+
+def new_item_id() -> str:
+    return f"rv_{ULID()}"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """What an agent submitted, already validated at the API boundary."""
+
+    agent: str
+    workflow: str
+    title: str
+    output: str
+    confidence: float
+    context: dict[str, Any] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    external_id: str | None = None
+    callback_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where the rules sent an item, frozen with the item."""
+
+    route: str
+    route_snapshot: dict[str, Any]
+    rules_version: str
+    channel: str
+    auto_approved: bool
+    deadline: datetime | None = None
+    post_to_slack: bool = True
+
+
+@dataclass(frozen=True)
+class Created:
+    item: ReviewItem
+    decision: Decision | None
+    created: bool  # False: an earlier submission with the same external_id
+
+
+def create_item(db: Database, new: NewItem, routing: Routing, *, now: datetime) -> Created:
+    try:
+        with db.write() as session:
+            item = _insert_item(session, new, routing, now)
+            decision = None
+            if routing.auto_approved:
+                decision = _record_decision(
+                    session,
+                    item,
+                    status=Status.AUTO_APPROVED,
+                    by="hitl",
+                    source="system",
+                    now=now,
+                    final_output=new.output,
+                )
+            if routing.post_to_slack:
+                outbox.enqueue(session, item_id=item.id, kind=OutboxKind.POST_ITEM, now=now)
+            return Created(item=item, decision=decision, created=True)
+    except IntegrityError:
+        if new.external_id is None:
+            raise
+        existing = find_by_external_id(db, new.agent, new.external_id)
+        if existing is None:  # the conflict was something else
+            raise
+        return Created(item=existing, decision=get_decision(db, existing.id), created=False)
+
+
+def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime) -> ReviewItem:
+    item = ReviewItem(
+        id=new_item_id(),
+        agent=new.agent,
+        external_id=new.external_id,
+        workflow=new.workflow,
+        route=routing.route,
+        route_snapshot=routing.route_snapshot,
+        rules_version=routing.rules_version,
+        title=new.title,
+        output=new.output,
+        confidence=new.confidence,
+        context=new.context,
+        links=new.links,
+        callback_url=new.callback_url,
+        item_metadata=new.metadata,
+        status=Status.PENDING,
+        channel=routing.channel,
+        created_at=now,
+        deadline=routing.deadline,
+        callback_status=CallbackStatus.NONE,
+    )
+    session.add(item)
+    session.flush()  # surfaces a duplicate external_id here, inside the transaction
+    audit.record(
+        session,
+        item_id=item.id,
+        at=now,
+        actor=new.agent,
+        source="api",
+        action="created",
+        to_status=Status.PENDING,
+        route=routing.route,
+        rules_version=routing.rules_version,
+    )
+    return item
+
+
+class Outcome(StrEnum):
+    DECIDED = "decided"
+    ALREADY_DECIDED = "already_decided"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    outcome: Outcome
+    item: ReviewItem | None = None
+    decision: Decision | None = None
+
+
+def decide(
+    db: Database,
+    item_id: str,
+    *,
+    status: Status,
+    by: str,
+    source: str,
+    now: datetime,
+    final_output: str | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+    may_decide: Callable[[ReviewItem], bool] = lambda _item: True,
+    agent: str | None = None,
+) -> DecideResult:
+    """Move a pending item to a final status, once.
+
+    The row is locked for the whole transaction (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE
+    on SQLite), so of two people deciding at the same moment exactly one sees it pending;
+    the other gets ALREADY_DECIDED with the winner's decision. `agent` restricts the item
+    to the agent that submitted it.
+    """
+    with db.write() as session:
+        item = session.get(ReviewItem, item_id, with_for_update=True)
+        if item is None or (agent is not None and item.agent != agent):
+            return DecideResult(Outcome.NOT_FOUND)
+        if item.status != Status.PENDING:
+            return DecideResult(Outcome.ALREADY_DECIDED, item, _decision_of(session, item_id))
+        if not may_decide(item):
+            return DecideResult(Outcome.FORBIDDEN, item)
+        decision = _record_decision(
+            session,
+            item,
+            status=status,
+            by=by,
+            source=source,
+            now=now,
+            final_output=final_output,
+            reason=reason,
+            note=note,
+        )
+        if item.message_ts is not None or _post_pending(session, item_id):
+            outbox.enqueue(session, item_id=item.id, kind=OutboxKind.UPDATE_ITEM, now=now)
+        return DecideResult(Outcome.DECIDED, item, decision)
+
+
+def _record_decision(
+    session: Session,
+    item: ReviewItem,
+    *,
+    status: Status,
+    by: str,
+    source: str,
+    now: datetime,
+    final_output: str | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+) -> Decision:
+    previous = item.status
+    item.status = status
+    item.decided_at = now
+    item.deadline = None
+    if status in (Status.APPROVED, Status.AUTO_APPROVED):
+        item.final_output = item.output
+    elif status == Status.EDITED:
+        item.final_output = final_output
+    decision = Decision(
+        item_id=item.id, status=status, by=by, source=source, reason=reason, note=note, at=now
+    )
+    session.add(decision)
+    if item.callback_url:
+        item.callback_status = CallbackStatus.PENDING
+        outbox.enqueue(session, item_id=item.id, kind=OutboxKind.CALLBACK, now=now)
+    session.add(item)
+    audit.record(
+        session,
+        item_id=item.id,
+        at=now,
+        actor=by,
+        source=source,
+        action="decided",
+        from_status=previous,
+        to_status=status,
+        reason=reason,
+        note=note,
+    )
+    session.flush()
+    return decision
+
+
+def _post_pending(session: Session, item_id: str) -> bool:
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.item_id == item_id,
+        OutboxMessage.kind == OutboxKind.POST_ITEM,
+        OutboxMessage.status == OutboxStatus.PENDING,
+    )
+    return session.exec(query).first() is not None
+
+
+def _decision_of(session: Session, item_id: str) -> Decision | None:
+    return session.exec(select(Decision).where(Decision.item_id == item_id)).first()
+
+
+def get_item(db: Database, item_id: str) -> ReviewItem | None:
+    with db.read() as session:
+        return session.get(ReviewItem, item_id)
+
+
+def get_decision(db: Database, item_id: str) -> Decision | None:
+    with db.read() as session:
+        return _decision_of(session, item_id)
+
+
+def find_by_external_id(db: Database, agent: str, external_id: str) -> ReviewItem | None:
+    with db.read() as session:
+        query = select(ReviewItem).where(
+            ReviewItem.agent == agent, ReviewItem.external_id == external_id
+        )
+        return session.exec(query).first()
+
+
+def mark_posted(db: Database, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
+    with db.write() as session:
+        session.execute(
+            update(ReviewItem)
+            .where(col(ReviewItem.id) == item_id)
+            .values(channel=channel, message_ts=ts)
+        )
+        audit.record(
+            session,
+            item_id=item_id,
+            at=now,
+            actor="hitl",
+            source="worker",
+            action="posted",
+            channel=channel,
+            ts=ts,
+        )
+
+
+def set_callback_status(
+    db: Database,
+    item_id: str,
+    status: CallbackStatus,
+    *,
+    now: datetime,
+    error: str | None = None,
+    delivery_id: str,
+    attempts: int,
+) -> None:
+    with db.write() as session:
+        session.execute(
+            update(ReviewItem)
+            .where(col(ReviewItem.id) == item_id)
+            .values(callback_status=status, callback_error=error)
+        )
+        audit.record(
+            session,
+            item_id=item_id,
+            at=now,
+            actor="hitl",
+            source="worker",
+            action=f"callback_{status}",
+            delivery_id=delivery_id,
+            attempts=attempts,
+            error=error,
+        )
