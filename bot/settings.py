@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///hitl.db", validation_alias="HITL_DATABASE_URL")
     rules_path: Path = Field(Path("rules.yml"), validation_alias="HITL_RULES")
     host: str = Field("127.0.0.1", validation_alias="HITL_HOST")
-    port: int = Field(3000, ge=1, le=65535, validation_alias="HITL_PORT")
+    port: int = Field(3000, ge=0, le=65535, validation_alias="HITL_PORT")
     api_tokens: str | None = Field(None, validation_alias="HITL_API_TOKENS")
     webhook_secret: str | None = Field(None, validation_alias="HITL_WEBHOOK_SECRET")
 

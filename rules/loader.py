@@ -15,7 +15,6 @@ from rules.schema import RulesFile
 from rules.yaml_source import (
     YamlDocument,
     YamlSyntaxError,
-    duplicate_keys,
     parse_yaml,
     position_of,
 )
@@ -97,7 +96,7 @@ def _load(text: str, content: bytes, file: str) -> LoadedRules:
             format_location(duplicate.loc),
             f"key written twice (first on line {duplicate.first_line}); only the last would count",
         )
-        for duplicate in duplicate_keys(document.root)
+        for duplicate in document.duplicate_keys
     ]
     try:
         rules = RulesFile.model_validate(document.data)

@@ -6,7 +6,7 @@ composed node tree is kept because it remembers where each key and value was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,16 +23,17 @@ class Position:
 
 
 @dataclass(frozen=True)
-class YamlDocument:
-    data: Any
-    root: yaml.Node | None  # None when the document is empty
-
-
-@dataclass(frozen=True)
 class DuplicateKey:
     loc: tuple[str | int, ...]  # path of the repeated key
     position: Position
     first_line: int
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    data: Any
+    root: yaml.Node | None  # None when the document is empty
+    duplicate_keys: list[DuplicateKey]
 
 
 class YamlSyntaxError(Exception):
@@ -47,6 +48,9 @@ def parse_yaml(text: str) -> YamlDocument:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        # Before constructing: building the data flattens `<<` merges into the
+        # node tree, which would make merged-then-overridden keys look repeated.
+        duplicates = duplicate_keys(root)
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -55,7 +59,7 @@ def parse_yaml(text: str) -> YamlDocument:
         raise YamlSyntaxError(str(error), None) from None
     finally:
         loader.dispose()
-    return YamlDocument(data=data, root=root)
+    return YamlDocument(data=data, root=root, duplicate_keys=duplicates)
 
 
 def _describe(error: yaml.MarkedYAMLError) -> str:
@@ -90,21 +94,13 @@ def _child(node: yaml.Node, segment: str | int) -> tuple[yaml.Node | None, yaml.
     if isinstance(node, yaml.SequenceNode) and isinstance(segment, int):
         return (None, node.value[segment]) if 0 <= segment < len(node.value) else None
     if isinstance(node, yaml.MappingNode):
-        # The last occurrence wins, as in safe_load; explicit keys beat merged ones.
+        # The last occurrence wins, as in safe_load. Constructing the data has
+        # already flattened `<<` merges into this list, merged keys first, so
+        # explicit keys win and merged ones point where the anchor was written.
         for key, value in reversed(node.value):
             if isinstance(key, yaml.ScalarNode) and key.value == str(segment):
                 return key, value
-        for merged in _merged_mappings(node):
-            found = _child(merged, segment)
-            if found is not None:
-                return found
     return None
-
-
-def _merged_mappings(node: yaml.MappingNode) -> Iterator[yaml.Node]:
-    for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode) and key.value == _MERGE_KEY:
-            yield from value.value if isinstance(value, yaml.SequenceNode) else [value]
 
 
 def duplicate_keys(root: yaml.Node | None) -> list[DuplicateKey]:

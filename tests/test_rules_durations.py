@@ -66,9 +66,7 @@ def test_formats_canonically_and_round_trips(duration: timedelta, text: str) -> 
     assert parse_duration(format_duration(duration)) == duration
 
 
-@pytest.mark.parametrize(
-    "duration", [timedelta(0), timedelta(seconds=-1), timedelta(seconds=1.5)]
-)
+@pytest.mark.parametrize("duration", [timedelta(0), timedelta(seconds=-1), timedelta(seconds=1.5)])
 def test_format_refuses_what_parse_would_never_produce(duration: timedelta) -> None:
     with pytest.raises(ValueError):
         format_duration(duration)

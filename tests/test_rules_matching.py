@@ -90,7 +90,9 @@ def test_without_threshold_nothing_is_auto_approved() -> None:
 
 
 def test_fallback_route_threshold_applies_too() -> None:
-    rules_file = rules(route("ap", "ap-*"), route("rest", "x", auto_approve_at=0.5), fallback="rest")
+    rules_file = rules(
+        route("ap", "ap-*"), route("rest", "x", auto_approve_at=0.5), fallback="rest"
+    )
     decision = route_item(rules_file, workflow="other", agent="bot", confidence=0.5)
     assert decision is not None
     assert decision.auto_approved and decision.used_fallback

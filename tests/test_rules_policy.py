@@ -45,7 +45,12 @@ def test_escalation_chain_repeats_the_last_step() -> None:
         repeat=2,
     )
     chain = escalation_chain(route)
-    assert [step.to for step in chain] == [["U0MANAGER"], ["U0DIRECTOR"], ["U0DIRECTOR"], ["U0DIRECTOR"]]
+    assert [step.to for step in chain] == [
+        ["U0MANAGER"],
+        ["U0DIRECTOR"],
+        ["U0DIRECTOR"],
+        ["U0DIRECTOR"],
+    ]
     assert chain[-1] == EscalationStep(after=timedelta(hours=2), to=["U0DIRECTOR"])
 
 

@@ -8,55 +8,25 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import itertools
 import json
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from zoneinfo import ZoneInfo
 
-from .blockkit import check_message_blocks, check_view
-from .socket_server import APP_ID, SocketModeServer
+from .socket_server import SocketModeServer
+from .web_api import ApiError, WebApi
 
-TEAM_ID = "T0TEAM"
-TEAM_DOMAIN = "example"
-BOT_USER_ID = "UBOT"
-BOT_ID = "B0BOT"
-USER_TZ = "Europe/Berlin"
-TRIGGER_TTL = 3.0
-MESSAGE_TEXT_MAX = 40_000
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL = "response_url"
 FILE_UPLOAD = "file_upload"
 
 _JSON_ARGS = frozenset({"blocks", "attachments", "view", "files", "metadata"})
-_CHANNEL_RE = re.compile(r"[CGD][A-Z0-9]{2,}")
-_USER_RE = re.compile(r"[UW][A-Z0-9]{2,}")
-_TS_BASE = 1_700_000_000
-_VIEW_KEYS = (
-    "type",
-    "title",
-    "close",
-    "submit",
-    "blocks",
-    "private_metadata",
-    "callback_id",
-    "external_id",
-    "clear_on_close",
-    "notify_on_close",
-    "submit_disabled",
-)
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass
@@ -69,19 +39,6 @@ class Call:
     ok: bool
     error: str | None
     status: int
-
-
-class ApiError(Exception):
-    """Raised by a method handler; becomes ``{"ok": false, "error": ...}``."""
-
-    def __init__(self, error: str, messages: list[str] | None = None) -> None:
-        super().__init__(error)
-        self.error = error
-        self.messages = messages or []
-
-
-def _invalid_arguments(reason: str, pointer: str) -> ApiError:
-    return ApiError("invalid_arguments", [f"[ERROR] {reason} [json-pointer:{pointer}]"])
 
 
 @dataclass
@@ -160,15 +117,7 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-def _tz_offset() -> int:
-    try:
-        offset = datetime.now(ZoneInfo(USER_TZ)).utcoffset()
-    except Exception:  # no tz database: fall back to CET
-        return 3600
-    return int(offset.total_seconds()) if offset is not None else 3600
-
-
-class SlackStandIn:
+class SlackStandIn(WebApi):
     """A strict local Slack: Web API over HTTP plus Socket Mode over WebSocket."""
 
     def __init__(
@@ -177,46 +126,16 @@ class SlackStandIn:
         app_token: str = "xapp-1-test-token",
         known_channels: set[str] | None = None,
     ) -> None:
+        super().__init__(known_channels)
         self.bot_token = bot_token
         self.app_token = app_token
-        self.known_channels = set(known_channels) if known_channels is not None else None
         self.calls: list[Call] = []
-        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
-        self.ephemerals: list[dict[str, Any]] = []
-        self.views: dict[str, dict[str, Any]] = {}
-        self.files: dict[str, dict[str, Any]] = {}
-        self.users: dict[str, dict[str, Any]] = {}  # per-user overrides for users.info
         self._lock = threading.RLock()
         self._injections: list[_Injection] = []
-        self._triggers: dict[str, float] = {}
-        self._used_triggers: set[str] = set()
         self._response_urls: dict[str, dict[str, Any]] = {}
-        self._open_conversations: set[str] = set()
-        self._home_views: dict[str, str] = {}
-        self._ts_counter = itertools.count(1)
-        self._id_counter = itertools.count(1)
         self._http: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._socket = SocketModeServer()
-        self._methods: dict[str, Handler] = {
-            "api.test": self._api_test,
-            "auth.test": self._auth_test,
-            "apps.connections.open": self._apps_connections_open,
-            "chat.postMessage": self._chat_post_message,
-            "chat.update": self._chat_update,
-            "chat.delete": self._chat_delete,
-            "chat.postEphemeral": self._chat_post_ephemeral,
-            "chat.getPermalink": self._chat_get_permalink,
-            "conversations.open": self._conversations_open,
-            "conversations.info": self._conversations_info,
-            "users.info": self._users_info,
-            "views.open": self._views_open,
-            "views.push": self._views_open,
-            "views.update": self._views_update,
-            "views.publish": self._views_publish,
-            "files.getUploadURLExternal": self._files_get_upload_url,
-            "files.completeUploadExternal": self._files_complete_upload,
-        }
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -286,10 +205,10 @@ class SlackStandIn:
             self._injections.append(_Injection(n, selected, error=error))
 
     def new_trigger_id(self) -> str:
-        trigger = f"{next(self._id_counter)}.{_TS_BASE}.{secrets.token_hex(16)}"
+        """A trigger id as an interaction carries: ``views.open``/``views.push`` accept it
+        once within 3 seconds (``exchanged_trigger_id`` after, ``expired_trigger_id`` late)."""
         with self._lock:
-            self._triggers[trigger] = time.monotonic()
-        return trigger
+            return self.issue_trigger()
 
     def response_url(self, channel: str | None = None, message_ts: str | None = None) -> str:
         """A fresh response URL; with ``channel``/``message_ts`` it can replace/delete that
@@ -322,16 +241,9 @@ class SlackStandIn:
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
-            self.messages.clear()
-            self.ephemerals.clear()
-            self.views.clear()
-            self.files.clear()
+            self.clear()
             self._injections.clear()
-            self._triggers.clear()
-            self._used_triggers.clear()
             self._response_urls.clear()
-            self._open_conversations.clear()
-            self._home_views.clear()
         self._socket.reset()
 
     # Socket Mode
@@ -345,14 +257,22 @@ class SlackStandIn:
         """Every message Socket Mode clients sent (acks included), oldest first."""
         return list(self._socket.received)
 
-    def send_socket_envelope(self, type: str, payload: dict[str, Any]) -> str:
-        return self._socket.send_envelope(type, payload)
+    def send_socket_envelope(self, type: str, payload: dict[str, Any], timeout: float = 5.0) -> str:
+        """Send an envelope to the latest connected client (waiting up to ``timeout`` for
+        one); returns its ``envelope_id``."""
+        return self._socket.send_envelope(type, payload, timeout)
 
     def send_socket_disconnect(self, reason: str = "refresh_requested") -> None:
         self._socket.send_disconnect(reason)
 
     def wait_socket_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
         return self._socket.wait_ack(envelope_id, timeout)
+
+    def _socket_url(self) -> str:
+        return self._socket.issue_url()
+
+    def _upload_url(self, file_id: str) -> str:
+        return f"{self.base}/upload/{file_id}"
 
     # -- HTTP plumbing ----------------------------------------------------------
 
@@ -411,7 +331,7 @@ class SlackStandIn:
                 try:
                     if parse_error is not None:
                         raise parse_error
-                    handler = self._methods.get(method)
+                    handler = self.methods.get(method)
                     if handler is None:
                         raise ApiError("unknown_method")
                     self._authenticate(method, token)
@@ -462,364 +382,6 @@ class SlackStandIn:
         if token == self.bot_token:
             return
         raise ApiError("not_allowed_token_type" if token == self.app_token else "invalid_auth")
-
-    # -- helpers ----------------------------------------------------------------
-
-    def _next_ts(self) -> str:
-        micros = next(self._ts_counter) * 100
-        return f"{_TS_BASE + micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}0{next(self._id_counter):08d}{secrets.token_hex(2).upper()}"
-
-    def _channel(self, value: Any, *, allow_user: bool = False) -> str:
-        if isinstance(value, str):
-            if _CHANNEL_RE.fullmatch(value):
-                if (
-                    value[0] in "CG"
-                    and self.known_channels is not None
-                    and value not in self.known_channels
-                ):
-                    raise ApiError("channel_not_found")
-                return value
-            if allow_user and _USER_RE.fullmatch(value):
-                return "D" + value[1:]
-        raise ApiError("channel_not_found")
-
-    @staticmethod
-    def _user(value: Any) -> str:
-        if isinstance(value, str) and _USER_RE.fullmatch(value):
-            return value
-        raise ApiError("user_not_found")
-
-    @staticmethod
-    def _content(args: dict[str, Any]) -> dict[str, Any]:
-        """Checks text/blocks/attachments the way chat.* does; returns those given."""
-        text, blocks, attachments = args.get("text"), args.get("blocks"), args.get("attachments")
-        if text is not None and not isinstance(text, str):
-            text = str(text)
-        if blocks == "":
-            blocks = None
-        if not (text or blocks or attachments):
-            raise ApiError("no_text")
-        if text and len(text) > MESSAGE_TEXT_MAX:
-            raise ApiError("msg_too_long")
-        content: dict[str, Any] = {}
-        if text is not None:
-            content["text"] = text
-        if blocks is not None:
-            if not isinstance(blocks, list):
-                raise ApiError("invalid_blocks_format")
-            errors = check_message_blocks(blocks)
-            if errors:
-                raise ApiError("invalid_blocks", errors)
-            content["blocks"] = blocks
-        if attachments is not None:
-            if not isinstance(attachments, list):
-                raise ApiError("invalid_attachments")
-            content["attachments"] = attachments
-        return content
-
-    def _view_arg(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = args.get("view")
-        if view is None or view == "":
-            raise _invalid_arguments("missing required field: view", "/view")
-        if not isinstance(view, dict):
-            raise _invalid_arguments("must be a JSON object", "/view")
-        errors = check_view(view)
-        if errors:
-            raise ApiError("invalid_arguments", errors)
-        return view
-
-    def _use_trigger(self, trigger: Any) -> None:
-        if not trigger:
-            raise _invalid_arguments("missing required field: trigger_id", "/trigger_id")
-        issued = self._triggers.get(trigger)
-        if issued is None:
-            raise ApiError("invalid_trigger_id")
-        if trigger in self._used_triggers:
-            raise ApiError("exchanged_trigger_id")
-        if time.monotonic() - issued > TRIGGER_TTL:
-            raise ApiError("expired_trigger_id")
-        self._used_triggers.add(trigger)
-
-    def _store_view(
-        self, view: dict[str, Any], existing: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        view_id = existing["id"] if existing else self._new_id("V")
-        stored: dict[str, Any] = {
-            "id": view_id,
-            "team_id": TEAM_ID,
-            "type": view["type"],
-            "blocks": [],
-            "private_metadata": "",
-            "callback_id": "",
-            "external_id": "",
-            "state": {"values": {}},
-            "hash": f"{time.time():.6f}.{secrets.token_hex(4)}",
-            "title": None,
-            "close": None,
-            "submit": None,
-            "clear_on_close": False,
-            "notify_on_close": False,
-            "previous_view_id": existing.get("previous_view_id") if existing else None,
-            "root_view_id": existing["root_view_id"] if existing else view_id,
-            "app_id": APP_ID,
-            "app_installed_team_id": TEAM_ID,
-            "bot_id": BOT_ID,
-        }
-        stored.update(copy.deepcopy({k: view[k] for k in _VIEW_KEYS if k in view}))
-        self.views[view_id] = stored
-        return stored
-
-    # -- Web API methods --------------------------------------------------------
-
-    def _api_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        if args.get("error"):
-            raise ApiError(str(args["error"]))
-        return {"args": args}
-
-    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "url": f"https://{TEAM_DOMAIN}.slack.com/",
-            "team": "Example",
-            "user": "hitl",
-            "team_id": TEAM_ID,
-            "user_id": BOT_USER_ID,
-            "bot_id": BOT_ID,
-            "is_enterprise_install": False,
-        }
-
-    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": self._socket.issue_url()}
-
-    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"), allow_user=True)
-        content = self._content(args)
-        ts = self._next_ts()
-        message: dict[str, Any] = {
-            "type": "message",
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
-            "app_id": APP_ID,
-            "team": TEAM_ID,
-            "ts": ts,
-            "text": "",
-            **copy.deepcopy(content),
-        }
-        for key in ("thread_ts", "metadata", "username", "icon_emoji", "icon_url"):
-            if args.get(key) not in (None, ""):
-                message[key] = args[key]
-        self.messages[(channel, ts)] = message
-        return {"channel": channel, "ts": ts, "message": message}
-
-    def _existing_message(self, channel: Any, ts: Any) -> tuple[str, str]:
-        channel = self._channel(channel)
-        if not isinstance(ts, str) or (channel, ts) not in self.messages:
-            raise ApiError("message_not_found")
-        return channel, ts
-
-    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = self._existing_message(args.get("channel"), args.get("ts"))
-        content = self._content(args)
-        message = dict(self.messages[key])
-        for name in ("text", "blocks", "attachments"):
-            if name in content:
-                if content[name] == []:
-                    message.pop(name, None)  # an empty array removes them, like Slack
-                else:
-                    message[name] = copy.deepcopy(content[name])
-        if args.get("metadata") not in (None, ""):
-            message["metadata"] = args["metadata"]
-        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
-        self.messages[key] = message
-        text = message.get("text", "")
-        return {"channel": key[0], "ts": key[1], "text": text, "message": message}
-
-    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
-        key = self._existing_message(args.get("channel"), args.get("ts"))
-        del self.messages[key]
-        return {"channel": key[0], "ts": key[1]}
-
-    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
-        user = self._user(args.get("user"))
-        content = self._content(args)
-        ts = self._next_ts()
-        self.ephemerals.append({"channel": channel, "user": user, "ts": ts, **content})
-        return {"message_ts": ts}
-
-    def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = self._existing_message(args.get("channel"), args.get("message_ts"))
-        permalink = f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
-        return {"channel": channel, "permalink": permalink}
-
-    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        if args.get("channel"):
-            channel = self._channel(args["channel"])
-            return {"channel": {"id": channel}, "no_op": True, "already_open": True}
-        users = args.get("users")
-        if isinstance(users, str):
-            users = [u.strip() for u in users.split(",") if u.strip()]
-        if not users or not isinstance(users, list):
-            raise ApiError("users_list_not_supplied")
-        ids = [self._user(u) for u in users]
-        if len(ids) > 8:
-            raise ApiError("too_many_users")
-        if len(ids) == 1:
-            channel = "D" + ids[0][1:]
-        else:
-            digest = hashlib.sha1(",".join(sorted(ids)).encode()).hexdigest()
-            channel = "G" + digest[:10].upper()
-        data: dict[str, Any] = {"channel": {"id": channel}}
-        if channel in self._open_conversations:
-            data.update(no_op=True, already_open=True)
-        self._open_conversations.add(channel)
-        return data
-
-    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(args.get("channel"))
-        kind = channel[0]
-        return {
-            "channel": {
-                "id": channel,
-                "name": channel.lower(),
-                "is_channel": kind == "C",
-                "is_group": kind == "G",
-                "is_im": kind == "D",
-                "is_private": kind != "C",
-                "is_archived": False,
-                "is_member": True,
-            }
-        }
-
-    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._user(args.get("user"))
-        name = user.lower()
-        real_name = f"User {user}"
-        info: dict[str, Any] = {
-            "id": user,
-            "team_id": TEAM_ID,
-            "name": name,
-            "deleted": False,
-            "real_name": real_name,
-            "tz": USER_TZ,
-            "tz_label": "Central European Time",
-            "tz_offset": _tz_offset(),
-            "is_admin": False,
-            "is_bot": False,
-            "profile": {
-                "real_name": real_name,
-                "real_name_normalized": real_name,
-                "display_name": name,
-                "display_name_normalized": name,
-                "email": f"{name}@example.com",
-                "team": TEAM_ID,
-            },
-        }
-        override = copy.deepcopy(self.users.get(user, {}))
-        profile = override.pop("profile", {})
-        info.update(override)
-        info["profile"].update(profile)
-        return {"user": info}
-
-    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        view = self._view_arg(args)
-        if view["type"] != "modal":
-            raise _invalid_arguments("must be modal", "/view/type")
-        self._use_trigger(args.get("trigger_id") or args.get("interactivity_pointer"))
-        external_id = view.get("external_id")
-        if external_id and any(v.get("external_id") == external_id for v in self.views.values()):
-            raise ApiError("duplicate_external_id")
-        return {"view": self._store_view(view)}
-
-    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        view_id, external_id = args.get("view_id"), args.get("external_id")
-        if not view_id and not external_id:
-            raise _invalid_arguments("must provide view_id or external_id", "/view_id")
-        view = self._view_arg(args)
-        if view_id:
-            existing = self.views.get(view_id)
-        else:
-            found = [v for v in self.views.values() if v.get("external_id") == external_id]
-            existing = found[0] if found else None
-        if existing is None:
-            raise ApiError("not_found")
-        if args.get("hash") and args["hash"] != existing["hash"]:
-            raise ApiError("hash_conflict")
-        return {"view": self._store_view(view, existing)}
-
-    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
-        user = self._user(args.get("user_id"))
-        view = self._view_arg(args)
-        if view["type"] != "home":
-            raise _invalid_arguments("must be home", "/view/type")
-        existing = self.views.get(self._home_views.get(user, ""))
-        stored = self._store_view(view, existing)
-        self._home_views[user] = stored["id"]
-        return {"view": stored}
-
-    def _files_get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
-        filename = args.get("filename")
-        if not filename or not isinstance(filename, str):
-            raise _invalid_arguments("missing required field: filename", "/filename")
-        try:
-            length = int(args.get("length"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise _invalid_arguments("missing required field: length", "/length") from None
-        if length < 1:
-            raise _invalid_arguments("must be at least 1", "/length")
-        file_id = self._new_id("F")
-        self.files[file_id] = {
-            "id": file_id,
-            "name": filename,
-            "title": filename,
-            "length": length,
-            "alt_txt": args.get("alt_txt"),
-            "data": None,
-            "completed": False,
-        }
-        return {"upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
-
-    def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
-        files = args.get("files")
-        if not isinstance(files, list) or not files:
-            raise _invalid_arguments("missing required field: files", "/files")
-        entries = []
-        for index, item in enumerate(files):
-            file_id = item.get("id") if isinstance(item, dict) else None
-            entry = self.files.get(file_id) if isinstance(file_id, str) else None
-            if entry is None or entry["data"] is None or entry["completed"]:
-                raise _invalid_arguments(f"file not uploaded: {file_id}", f"/files/{index}/id")
-            entries.append((entry, item))
-        channel = self._channel(args["channel_id"]) if args.get("channel_id") else None
-        shared = []
-        for entry, item in entries:
-            entry["completed"] = True
-            entry["title"] = item.get("title") or entry["name"]
-            entry["channel"] = channel
-            shared.append(
-                {
-                    "id": entry["id"],
-                    "name": entry["name"],
-                    "title": entry["title"],
-                    "size": len(entry["data"]),
-                    "user": BOT_USER_ID,
-                }
-            )
-        if channel is not None:
-            ts = self._next_ts()
-            self.messages[(channel, ts)] = {
-                "type": "message",
-                "user": BOT_USER_ID,
-                "bot_id": BOT_ID,
-                "ts": ts,
-                "text": args.get("initial_comment") or "",
-                "files": copy.deepcopy(shared),
-                "upload": True,
-                **({"thread_ts": args["thread_ts"]} if args.get("thread_ts") else {}),
-            }
-        return {"files": shared}
 
     # -- response URLs and uploads ----------------------------------------------
 

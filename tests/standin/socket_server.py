@@ -43,7 +43,8 @@ class SocketModeServer:
             0,
             process_request=self._check_ticket,
             compression=None,
-            ping_interval=None,
+            ping_interval=0.25,  # wakes clients blocked in recv(), so their close() is quick
+            ping_timeout=10,
             close_timeout=0.5,
         )
         self._thread = threading.Thread(

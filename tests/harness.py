@@ -1,0 +1,162 @@
+"""A running bot wired to the Slack stand-in, and the moves a test makes against it."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.server import Runtime
+from bot.settings import Settings
+from tests.slack_payloads import block_actions, post_interaction, view_submission
+from tests.slack_standin import SlackStandIn
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+AGENT_TOKEN = "tok-invoice-bot-0123456789abcdef"
+OTHER_AGENT_TOKEN = "tok-other-bot-0123456789abcdef0"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+RULES = """\
+timezone: Europe/Berlin
+routes:
+  - name: invoices
+    match: {workflow: ap-invoices}
+    owner:
+      channel: C0APREVIEW
+      users: [U0ALICE, U0BOB]
+    reject_reasons: [wrong_amount, wrong_vendor, duplicate, other]
+  - name: auto
+    match: {workflow: "auto-*"}
+    auto_approve_at: 0.9
+    owner: {channel: C0AUTO}
+  - name: open
+    match: {workflow: "open-*"}
+    owner: {channel: C0OPEN}
+"""
+
+
+def make_settings(database_url: str, standin: SlackStandIn, rules_path: Path, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": standin.bot_token,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_api_url": standin.url,
+        "database_url": database_url,
+        "rules_path": rules_path,
+        "host": "127.0.0.1",
+        "port": 0,
+        "api_tokens": f"invoice-bot:{AGENT_TOKEN},other-bot:{OTHER_AGENT_TOKEN}",
+        "webhook_secret": WEBHOOK_SECRET,
+        "retry_base_seconds": 0.2,
+        "retry_max_seconds": 1.0,
+        "outbox_poll_seconds": 0.2,
+    }
+    values.update(extra)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def invoice(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "workflow": "ap-invoices",
+        "title": "Invoice 4471 from ACME, 12,400 EUR",
+        "output": "Booked to account 6300, cost centre 41, due 2026-12-01.",
+        "confidence": 0.62,
+        "context": {"vendor": "ACME GmbH", "amount": "12,400 EUR"},
+        "links": [{"text": "PDF", "url": "https://files.example.com/4471.pdf"}],
+    }
+    body.update(overrides)
+    return body
+
+
+class BotHarness:
+    def __init__(self, settings: Settings, standin: SlackStandIn) -> None:
+        self.settings = settings
+        self.standin = standin
+        self.runtime = Runtime(settings)
+
+    def start(self) -> "BotHarness":
+        self.runtime.start()
+        self.url = f"http://127.0.0.1:{self.runtime.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        return self
+
+    def stop(self) -> None:
+        self.http.close()
+        self.runtime.stop()
+
+    # Agent API -----------------------------------------------------------------------
+
+    def api(self, method: str, path: str, token: str | None = AGENT_TOKEN, **kwargs: Any) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+    def submit(self, token: str = AGENT_TOKEN, **overrides: Any) -> dict[str, Any]:
+        response = self.api("POST", "/v1/reviews", token=token, json=invoice(**overrides))
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def item(self, item_id: str, token: str = AGENT_TOKEN, wait: float | None = None) -> dict[str, Any]:
+        params = {"wait": wait} if wait is not None else None
+        response = self.api("GET", f"/v1/reviews/{item_id}", token=token, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    # Slack ---------------------------------------------------------------------------
+
+    def posts_of(self, item_id: str) -> list[Any]:
+        return [
+            call for call in self.standin.calls_to("chat.postMessage")
+            if _item_of(call.args) == item_id
+        ]
+
+    def wait_posted(self, item_id: str, timeout: float = 10) -> tuple[str, str]:
+        self.standin.wait_for(lambda s: bool(self.posts_of(item_id)), timeout=timeout)
+        post = self.posts_of(item_id)[0]
+        ts = self._ts_of(post.args["channel"], item_id)
+        return post.args["channel"], ts
+
+    def _ts_of(self, channel: str, item_id: str) -> str:
+        for (message_channel, ts), message in self.standin.messages.items():
+            if message_channel == channel and _item_of(message) == item_id:
+                return ts
+        raise AssertionError(f"no stored message for {item_id}")
+
+    def message(self, item_id: str) -> dict[str, Any]:
+        channel, ts = self.wait_posted(item_id)
+        return self.standin.messages[(channel, ts)]
+
+    def click(self, item_id: str, action: str, user: str, *, signing_secret: str = SIGNING_SECRET,
+              timestamp: int | None = None) -> httpx.Response:
+        channel, ts = self.wait_posted(item_id)
+        payload = block_actions(
+            user_id=user, action_id=action, value=item_id, channel=channel, message_ts=ts,
+            trigger_id=self.standin.new_trigger_id(), response_url=self.standin.response_url(),
+            message=self.standin.messages[(channel, ts)],
+        )
+        return post_interaction(
+            f"{self.url}/slack/events", payload, signing_secret, timestamp=timestamp
+        )
+
+    def submit_view(self, callback_id: str, item_id: str, user: str,
+                    values: dict[str, Any]) -> httpx.Response:
+        payload = view_submission(
+            user_id=user, callback_id=callback_id, private_metadata=item_id, state_values=values
+        )
+        return post_interaction(f"{self.url}/slack/events", payload, SIGNING_SECRET)
+
+    def ephemerals_to(self, user: str) -> list[str]:
+        """Texts sent back to one user through response URLs (ephemeral replies)."""
+        return [
+            call.args.get("text", "") for call in self.standin.calls_to("response_url")
+            if call.args.get("response_type") == "ephemeral"
+        ]
+
+
+def _item_of(message: dict[str, Any]) -> str | None:
+    metadata = message.get("metadata")
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    if not isinstance(metadata, dict):
+        return None
+    return (metadata.get("event_payload") or {}).get("item_id")
