@@ -219,13 +219,23 @@ class SlackStandIn(WebApi):
         return f"{self.base}/response/{key}"
 
     def wait_for(self, predicate: Callable[[SlackStandIn], bool], timeout: float = 5.0) -> None:
+        """Poll ``predicate(self)`` until true; on timeout fail with a summary of the calls.
+
+        The predicate runs without the lock (it may call the stand-in); a dict that changes
+        while it iterates just means "try again"."""
         deadline = time.monotonic() + timeout
-        while not predicate(self):
+        while not self._holds(predicate):
             if time.monotonic() >= deadline:
                 raise AssertionError(
                     f"condition not met within {timeout}s; calls so far:\n{self.summary()}"
                 )
             time.sleep(0.02)
+
+    def _holds(self, predicate: Callable[[SlackStandIn], bool]) -> bool:
+        try:
+            return bool(predicate(self))
+        except RuntimeError:  # e.g. "dictionary changed size during iteration"
+            return False
 
     def summary(self, last: int = 40) -> str:
         with self._lock:

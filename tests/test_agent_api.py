@@ -1,0 +1,193 @@
+"""The agent API's contract: status codes, errors, idempotency, long-polling."""
+
+import threading
+import time
+
+import pytest
+
+from handlers import blocks
+from tests.harness import OTHER_AGENT_TOKEN, BotHarness, invoice
+
+
+def _nothing_stored_or_posted(bot: BotHarness) -> None:
+    from sqlmodel import func, select
+
+    from storage.models import ReviewItem
+
+    time.sleep(0.3)
+    with bot.runtime.db.read() as session:
+        assert session.exec(select(func.count()).select_from(ReviewItem)).one() == 0
+    assert bot.standin.calls_to("chat.postMessage", ok=None) == []
+
+
+def test_created_item_has_the_fields_agents_rely_on(bot: BotHarness) -> None:
+    response = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-4471",
+                                                           metadata={"model": "gpt-x"}))
+    assert response.status_code == 201
+    item = response.json()
+    assert {"id", "status", "route", "channel", "deadline", "workflow", "agent", "confidence",
+            "output", "final_output", "decision", "escalation_level", "created_at",
+            "decided_at"} <= set(item)
+    assert item["agent"] == "invoice-bot" and item["metadata"] == {"model": "gpt-x"}
+    assert item["created_at"].endswith("Z")
+    assert bot.item(item["id"])["id"] == item["id"]
+
+
+def test_resubmitting_the_same_external_id_returns_the_item_without_posting_again(
+    bot: BotHarness,
+) -> None:
+    first = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-1"))
+    second = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-1"))
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    other = bot.api("POST", "/v1/reviews", token=OTHER_AGENT_TOKEN,
+                    json=invoice(external_id="inv-1"))
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    bot.wait_posted(first.json()["id"])
+    time.sleep(0.5)
+    assert len(bot.posts_of(first.json()["id"])) == 1
+
+
+def test_concurrent_retries_with_one_external_id_create_one_item(bot: BotHarness) -> None:
+    results: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def send() -> None:
+        barrier.wait()
+        results.append(bot.api("POST", "/v1/reviews", json=invoice(external_id="race")).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [200] * 5 + [201]
+    time.sleep(0.5)
+    assert len(bot.standin.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [({}, None), ({}, "wrong-token-0123456789"), ({"Authorization": "Basic abc"}, None)],
+)
+def test_missing_or_wrong_token_is_401(bot: BotHarness, headers: dict, token: str | None) -> None:
+    response = bot.api("POST", "/v1/reviews", token=token, headers=headers, json=invoice())
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+    _nothing_stored_or_posted(bot)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"confidence": 1.5}, "confidence"),
+        ({"confidence": "high"}, "confidence"),
+        ({"title": ""}, "title"),
+        ({"workflow": None}, "workflow"),
+        ({"links": [{"text": "x", "url": "javascript:alert(1)"}]}, "links[0].url"),
+        ({"callback_url": "ftp://agent.example/x"}, "callback_url"),
+        ({"surprise": 1}, "surprise"),
+        ({"context": {"nested": {"a": 1}}}, "context.nested"),
+    ],
+)
+def test_bad_input_is_422_field_by_field(bot: BotHarness, change: dict, field: str) -> None:
+    response = bot.api("POST", "/v1/reviews", json=invoice(**change))
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert any(error["field"].startswith(field) for error in body["errors"]), body
+    _nothing_stored_or_posted(bot)
+
+
+def test_missing_required_fields_are_each_named(bot: BotHarness) -> None:
+    response = bot.api("POST", "/v1/reviews", json={"title": "x"})
+    assert response.status_code == 422
+    named = {error["field"] for error in response.json()["errors"]}
+    assert {"workflow", "output", "confidence"} <= named
+    _nothing_stored_or_posted(bot)
+
+
+def test_malformed_json_is_422(bot: BotHarness) -> None:
+    response = bot.api("POST", "/v1/reviews", content=b"{not json",
+                       headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    _nothing_stored_or_posted(bot)
+
+
+def test_body_over_the_limit_is_413(bot: BotHarness) -> None:
+    huge = invoice(metadata={"blob": "z" * 1_100_000})  # the default limit is 1 MiB
+    response = bot.api("POST", "/v1/reviews", json=huge)
+    assert response.status_code == 413 and response.json()["error"] == "body_too_large"
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        yield b'{"workflow": "ap-invoices", "title": "t", "confidence": 0.5, "output": "'
+        for _ in range(300):
+            yield b"y" * 4096
+        yield b'"}'
+
+    streamed = bot.api("POST", "/v1/reviews", content=chunks(),
+                       headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    _nothing_stored_or_posted(bot)
+
+
+def test_no_matching_route_is_422(bot: BotHarness) -> None:
+    response = bot.api("POST", "/v1/reviews", json=invoice(workflow="unknown-flow"))
+    assert response.status_code == 422
+    assert response.json()["error"] == "no_route"
+    assert "unknown-flow" in response.json()["message"]
+    _nothing_stored_or_posted(bot)
+
+
+def test_agents_see_only_their_own_items(bot: BotHarness) -> None:
+    item = bot.submit()
+    other = bot.api("GET", f"/v1/reviews/{item['id']}", token=OTHER_AGENT_TOKEN)
+    assert other.status_code == 404
+    cancel = bot.api("POST", f"/v1/reviews/{item['id']}/cancel", token=OTHER_AGENT_TOKEN)
+    assert cancel.status_code == 404
+    assert bot.api("GET", "/v1/reviews/rv_nope").status_code == 404
+    assert bot.item(item["id"])["status"] == "pending"
+
+
+def test_long_poll_returns_as_soon_as_the_item_is_decided(bot: BotHarness) -> None:
+    item = bot.submit()
+    bot.wait_posted(item["id"])
+    decided_at: list[float] = []
+
+    def decide_soon() -> None:
+        time.sleep(1.0)
+        decided_at.append(time.monotonic())
+        bot.click(item["id"], blocks.APPROVE, "U0ALICE")
+
+    threading.Thread(target=decide_soon).start()
+    started = time.monotonic()
+    result = bot.item(item["id"], wait=20)
+    returned = time.monotonic()
+    assert result["status"] == "approved"
+    assert returned - started < 10  # woke on the decision, not at the timeout
+    assert returned >= decided_at[0]
+
+
+def test_long_poll_times_out_with_the_pending_item(bot: BotHarness) -> None:
+    item = bot.submit()
+    started = time.monotonic()
+    result = bot.item(item["id"], wait=1)
+    assert result["status"] == "pending" and time.monotonic() - started >= 1
+    too_long = bot.api("GET", f"/v1/reviews/{item['id']}", params={"wait": 3600})
+    assert too_long.status_code == 422
+
+
+def test_health_metrics_and_openapi(bot: BotHarness) -> None:
+    health = bot.api("GET", "/healthz", token=None)
+    assert health.status_code == 200 and health.json()["database"] == "ok"
+    bot.submit()
+    metrics = bot.api("GET", "/metrics", token=None)
+    assert metrics.status_code == 200
+    assert 'hitl_items_submitted_total{route="invoices",status="pending"} 1.0' in metrics.text
+    assert "hitl_items_pending 1.0" in metrics.text
+    spec = bot.api("GET", "/openapi.json", token=None).json()
+    assert {"/v1/reviews", "/v1/reviews/{item_id}", "/v1/reviews/{item_id}/cancel"} <= set(
+        spec["paths"]
+    )
+    assert "/slack/events" not in spec["paths"]
