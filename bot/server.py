@@ -73,6 +73,7 @@ class Runtime:
                 base_seconds=settings.retry_base_seconds,
                 max_seconds=settings.retry_max_seconds,
                 callback_give_up_after=timedelta(seconds=settings.callback_give_up_after_seconds),
+                lease=timedelta(seconds=settings.outbox_lease_seconds),
             ),
             webhook_secret=settings.webhook_secret,
             poll_seconds=settings.outbox_poll_seconds,

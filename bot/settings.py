@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         86_400, gt=0, validation_alias="HITL_CALLBACK_GIVE_UP_AFTER"
     )
     outbox_poll_seconds: float = Field(1.0, gt=0, validation_alias="HITL_OUTBOX_POLL_SECONDS")
+    # A crashed process's in-flight rows are retried once their lease runs out; the lease
+    # must outlast one delivery (Slack calls time out after 30 s, callbacks after 10 s).
+    outbox_lease_seconds: float = Field(60, ge=1, validation_alias="HITL_OUTBOX_LEASE_SECONDS")
     retry_base_seconds: float = Field(1.0, gt=0, validation_alias="HITL_RETRY_BASE_SECONDS")
     retry_max_seconds: float = Field(600, gt=0, validation_alias="HITL_RETRY_MAX_SECONDS")
     log_level: str = Field("INFO", validation_alias=AliasChoices("HITL_LOG_LEVEL", "LOG_LEVEL"))

@@ -21,6 +21,18 @@ def create_web_client(settings: Settings) -> WebClient:
     )
 
 
+class _DropTokenNotice(logging.Filter):
+    """Bolt also reads SLACK_BOT_TOKEN from the environment and then warns that the client
+    we hand it wins; that is intended here, so the notice is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_bolt_logger = logging.getLogger("slack_bolt")
+_bolt_logger.addFilter(_DropTokenNotice())
+
+
 def create_bolt_app(settings: Settings, client: WebClient, deps: HandlerDeps) -> App:
     app = App(
         client=client,
@@ -30,7 +42,7 @@ def create_bolt_app(settings: Settings, client: WebClient, deps: HandlerDeps) ->
         # The token is checked once at start (bot.server), so a Slack outage at start-up
         # does not stop the bot from accepting items.
         token_verification_enabled=False,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_bolt_logger,
     )
     register_all(app, deps)
     return app

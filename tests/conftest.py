@@ -13,7 +13,9 @@ from sqlalchemy.exc import OperationalError
 from tests.harness import RULES, BotHarness, make_settings
 from tests.slack_standin import SlackStandIn
 
-PG_ADMIN_URL = os.environ.get("HITL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "HITL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -95,7 +97,9 @@ def bot(database_url: str, standin: SlackStandIn, rules_path: Path) -> Iterator[
         harness.stop()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["hitl", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
     )

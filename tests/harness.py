@@ -35,7 +35,9 @@ routes:
 """
 
 
-def make_settings(database_url: str, standin: SlackStandIn, rules_path: Path, **extra: Any) -> Settings:
+def make_settings(
+    database_url: str, standin: SlackStandIn, rules_path: Path, **extra: Any
+) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": standin.bot_token,
         "slack_signing_secret": SIGNING_SECRET,
@@ -85,7 +87,9 @@ class BotHarness:
 
     # Agent API -----------------------------------------------------------------------
 
-    def api(self, method: str, path: str, token: str | None = AGENT_TOKEN, **kwargs: Any) -> httpx.Response:
+    def api(
+        self, method: str, path: str, token: str | None = AGENT_TOKEN, **kwargs: Any
+    ) -> httpx.Response:
         headers = kwargs.pop("headers", {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -96,7 +100,9 @@ class BotHarness:
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    def item(self, item_id: str, token: str = AGENT_TOKEN, wait: float | None = None) -> dict[str, Any]:
+    def item(
+        self, item_id: str, token: str = AGENT_TOKEN, wait: float | None = None
+    ) -> dict[str, Any]:
         params = {"wait": wait} if wait is not None else None
         response = self.api("GET", f"/v1/reviews/{item_id}", token=token, params=params)
         assert response.status_code == 200, response.text
@@ -106,7 +112,8 @@ class BotHarness:
 
     def posts_of(self, item_id: str) -> list[Any]:
         return [
-            call for call in self.standin.calls_to("chat.postMessage")
+            call
+            for call in self.standin.calls_to("chat.postMessage")
             if _item_of(call.args) == item_id
         ]
 
@@ -126,20 +133,33 @@ class BotHarness:
         channel, ts = self.wait_posted(item_id)
         return self.standin.messages[(channel, ts)]
 
-    def click(self, item_id: str, action: str, user: str, *, signing_secret: str = SIGNING_SECRET,
-              timestamp: int | None = None) -> httpx.Response:
+    def click(
+        self,
+        item_id: str,
+        action: str,
+        user: str,
+        *,
+        signing_secret: str = SIGNING_SECRET,
+        timestamp: int | None = None,
+    ) -> httpx.Response:
         channel, ts = self.wait_posted(item_id)
         payload = block_actions(
-            user_id=user, action_id=action, value=item_id, channel=channel, message_ts=ts,
-            trigger_id=self.standin.new_trigger_id(), response_url=self.standin.response_url(),
+            user_id=user,
+            action_id=action,
+            value=item_id,
+            channel=channel,
+            message_ts=ts,
+            trigger_id=self.standin.new_trigger_id(),
+            response_url=self.standin.response_url(),
             message=self.standin.messages[(channel, ts)],
         )
         return post_interaction(
             f"{self.url}/slack/events", payload, signing_secret, timestamp=timestamp
         )
 
-    def submit_view(self, callback_id: str, item_id: str, user: str,
-                    values: dict[str, Any]) -> httpx.Response:
+    def submit_view(
+        self, callback_id: str, item_id: str, user: str, values: dict[str, Any]
+    ) -> httpx.Response:
         payload = view_submission(
             user_id=user, callback_id=callback_id, private_metadata=item_id, state_values=values
         )
@@ -148,7 +168,8 @@ class BotHarness:
     def ephemerals_to(self, user: str) -> list[str]:
         """Texts sent back to one user through response URLs (ephemeral replies)."""
         return [
-            call.args.get("text", "") for call in self.standin.calls_to("response_url")
+            call.args.get("text", "")
+            for call in self.standin.calls_to("response_url")
             if call.args.get("response_type") == "ephemeral"
         ]
 

@@ -21,13 +21,27 @@ def _nothing_stored_or_posted(bot: BotHarness) -> None:
 
 
 def test_created_item_has_the_fields_agents_rely_on(bot: BotHarness) -> None:
-    response = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-4471",
-                                                           metadata={"model": "gpt-x"}))
+    response = bot.api(
+        "POST", "/v1/reviews", json=invoice(external_id="inv-4471", metadata={"model": "gpt-x"})
+    )
     assert response.status_code == 201
     item = response.json()
-    assert {"id", "status", "route", "channel", "deadline", "workflow", "agent", "confidence",
-            "output", "final_output", "decision", "escalation_level", "created_at",
-            "decided_at"} <= set(item)
+    assert {
+        "id",
+        "status",
+        "route",
+        "channel",
+        "deadline",
+        "workflow",
+        "agent",
+        "confidence",
+        "output",
+        "final_output",
+        "decision",
+        "escalation_level",
+        "created_at",
+        "decided_at",
+    } <= set(item)
     assert item["agent"] == "invoice-bot" and item["metadata"] == {"model": "gpt-x"}
     assert item["created_at"].endswith("Z")
     assert bot.item(item["id"])["id"] == item["id"]
@@ -40,8 +54,9 @@ def test_resubmitting_the_same_external_id_returns_the_item_without_posting_agai
     second = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-1"))
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["id"] == second.json()["id"]
-    other = bot.api("POST", "/v1/reviews", token=OTHER_AGENT_TOKEN,
-                    json=invoice(external_id="inv-1"))
+    other = bot.api(
+        "POST", "/v1/reviews", token=OTHER_AGENT_TOKEN, json=invoice(external_id="inv-1")
+    )
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     bot.wait_posted(first.json()["id"])
     time.sleep(0.5)
@@ -109,8 +124,9 @@ def test_missing_required_fields_are_each_named(bot: BotHarness) -> None:
 
 
 def test_malformed_json_is_422(bot: BotHarness) -> None:
-    response = bot.api("POST", "/v1/reviews", content=b"{not json",
-                       headers={"Content-Type": "application/json"})
+    response = bot.api(
+        "POST", "/v1/reviews", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     _nothing_stored_or_posted(bot)
 
@@ -126,8 +142,9 @@ def test_body_over_the_limit_is_413(bot: BotHarness) -> None:
             yield b"y" * 4096
         yield b'"}'
 
-    streamed = bot.api("POST", "/v1/reviews", content=chunks(),
-                       headers={"Content-Type": "application/json"})
+    streamed = bot.api(
+        "POST", "/v1/reviews", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
     _nothing_stored_or_posted(bot)
 

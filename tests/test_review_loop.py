@@ -26,8 +26,15 @@ def test_submitted_item_is_posted_once_with_its_details_and_buttons(bot: BotHarn
     assert item["channel"] == "C0APREVIEW" and item["id"].startswith("rv_")
     message = bot.message(item["id"])
     text = _all_text(message)
-    for expected in ("Invoice 4471 from ACME", "invoice-bot", "ap-invoices", "62%",
-                     "Booked to account 6300", "ACME GmbH", "files.example.com"):
+    for expected in (
+        "Invoice 4471 from ACME",
+        "invoice-bot",
+        "ap-invoices",
+        "62%",
+        "Booked to account 6300",
+        "ACME GmbH",
+        "files.example.com",
+    ):
         assert expected in text
     assert _actions(message) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
     time.sleep(0.5)
@@ -59,7 +66,10 @@ def test_edit_opens_a_prefilled_modal_and_its_submission_decides_edited(bot: Bot
     assert inputs[0]["element"]["initial_value"] == item["output"]
     edited = "Booked to account 6310, cost centre 41, due 2026-12-01."
     response = bot.submit_view(
-        blocks.EDIT_CALLBACK, item["id"], "U0BOB", {"output_0": {"text": {"type": "plain_text_input", "value": edited}}}
+        blocks.EDIT_CALLBACK,
+        item["id"],
+        "U0BOB",
+        {"output_0": {"text": {"type": "plain_text_input", "value": edited}}},
     )
     assert response.status_code == 200 and response.text in ("", "{}")
     decided = bot.item(item["id"], wait=10)
@@ -79,7 +89,15 @@ def test_reject_with_reason_and_note(bot: BotHarness) -> None:
     reasons = [option["value"] for option in select["element"]["options"]]
     assert reasons == ["wrong_amount", "wrong_vendor", "duplicate", "other"]
     values = {
-        blocks.REASON_BLOCK: {"choice": {"type": "static_select", "selected_option": {"value": "wrong_amount", "text": {"type": "plain_text", "text": "wrong_amount"}}}},
+        blocks.REASON_BLOCK: {
+            "choice": {
+                "type": "static_select",
+                "selected_option": {
+                    "value": "wrong_amount",
+                    "text": {"type": "plain_text", "text": "wrong_amount"},
+                },
+            }
+        },
         blocks.NOTE_BLOCK: {"text": {"type": "plain_text_input", "value": "It is 12,040 EUR"}},
     }
     assert bot.submit_view(blocks.REJECT_CALLBACK, item["id"], "U0ALICE", values).status_code == 200
@@ -147,9 +165,15 @@ def test_agent_text_cannot_ping_or_spoof_links(bot: BotHarness) -> None:
     message = bot.message(item["id"])
     # Slack parses mentions and links only in mrkdwn and in the notification text;
     # plain_text (the header) is shown exactly as given.
-    parsed = "\n".join(_texts_of_type(message["blocks"], "mrkdwn") + [message["text"]])
-    for forbidden in ("<!channel>", "<!here>", "<!everyone>", "<@U0CEO>", "<@U0CFO>",
-                      "<https://evil.example|https://bank.example>"):
+    parsed = "\n".join([*_texts_of_type(message["blocks"], "mrkdwn"), message["text"]])
+    for forbidden in (
+        "<!channel>",
+        "<!here>",
+        "<!everyone>",
+        "<@U0CEO>",
+        "<@U0CFO>",
+        "<https://evil.example|https://bank.example>",
+    ):
         assert forbidden not in parsed, forbidden
     assert "&lt;!here&gt;" in parsed  # shown, as text
     for word in ("@here", "@channel"):  # bare broadcast words are defused everywhere
@@ -208,11 +232,18 @@ def test_cancelled_item_says_so_and_loses_its_buttons(bot: BotHarness) -> None:
 def test_a_decided_item_never_changes_again(bot: BotHarness) -> None:
     item = bot.submit()
     bot.click(item["id"], blocks.REJECT, "U0ALICE")
-    values = {blocks.REASON_BLOCK: {"choice": {"type": "static_select", "selected_option": {"value": "duplicate"}}}}
+    values = {
+        blocks.REASON_BLOCK: {
+            "choice": {"type": "static_select", "selected_option": {"value": "duplicate"}}
+        }
+    }
     bot.submit_view(blocks.REJECT_CALLBACK, item["id"], "U0ALICE", values)
     assert bot.item(item["id"], wait=10)["status"] == "rejected"
     late = bot.submit_view(
-        blocks.EDIT_CALLBACK, item["id"], "U0BOB", {"output_0": {"text": {"type": "plain_text_input", "value": "x"}}}
+        blocks.EDIT_CALLBACK,
+        item["id"],
+        "U0BOB",
+        {"output_0": {"text": {"type": "plain_text_input", "value": "x"}}},
     )
     body = late.json()
     assert body["response_action"] == "errors"
@@ -227,4 +258,3 @@ def test_auto_approved_item_is_not_posted(bot: BotHarness) -> None:
     assert below["status"] == "pending"
     bot.wait_posted(below["id"])
     assert bot.posts_of(item["id"]) == []
-

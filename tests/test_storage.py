@@ -131,7 +131,12 @@ def test_concurrent_decisions_yield_exactly_one(db: Database) -> None:
 def test_forbidden_and_foreign_agent_change_nothing(db: Database) -> None:
     item = reviews.create_item(db, _new(), _routing(), now=NOW).item
     refused = reviews.decide(
-        db, item.id, status=Status.APPROVED, by="U0EVE", source="slack", now=NOW,
+        db,
+        item.id,
+        status=Status.APPROVED,
+        by="U0EVE",
+        source="slack",
+        now=NOW,
         may_decide=lambda _item: False,
     )
     assert refused.outcome == reviews.Outcome.FORBIDDEN
@@ -178,4 +183,7 @@ def test_an_items_update_waits_for_its_post_and_expired_leases_are_reclaimed(
     outbox.complete(db, first[0].id, now=later)
     update = outbox.claim_due(db, now=later, lease=timedelta(seconds=30), limit=10)
     assert [row.kind for row in update] == [OutboxKind.UPDATE_ITEM]
-    assert {row.status for row in outbox.rows_for_item(db, item.id)} == {OutboxStatus.DONE, OutboxStatus.PENDING}
+    assert {row.status for row in outbox.rows_for_item(db, item.id)} == {
+        OutboxStatus.DONE,
+        OutboxStatus.PENDING,
+    }
