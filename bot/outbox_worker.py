@@ -210,7 +210,7 @@ class OutboxWorker:
         if item is None:
             raise _GiveUp("item not found")
         decision = reviews.get_decision(self.db, item.id)
-        text, blocks = item_message(item, decision)
+        text, blocks = item_message(item, decision, reviews.approvers_of(self.db, item))
         try:
             if kind == OutboxKind.POST_ITEM:
                 if item.message_ts:

@@ -9,7 +9,6 @@ from slack_sdk import WebClient
 from handlers import blocks, decisions
 from handlers.deps import HandlerDeps
 from storage import reviews
-from storage.models import Status
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ def register(app: App, deps: HandlerDeps) -> None:
     def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         item_id, user_id = _clicked(body)
-        result = decisions.decide(deps, item_id, user_id, Status.APPROVED)
+        result = decisions.approve(deps, item_id, user_id)
         _tell_if_not_decided(respond, decisions.outcome_message(result, user_id))
 
     @app.action(blocks.EDIT)

@@ -1,6 +1,7 @@
 """Block Kit for an item: the review message and the modals. Plain functions over stored
 rows, returning the dicts Slack takes, within Slack's documented limits."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +58,9 @@ def percent(item: ReviewItem) -> str:
     return f"confidence {item.confidence:.0%}"
 
 
-def item_message(item: ReviewItem, decision: Decision | None) -> tuple[str, list[Block]]:
+def item_message(
+    item: ReviewItem, decision: Decision | None, approvers: Sequence[str] = ()
+) -> tuple[str, list[Block]]:
     """The review message: what the agent produced, and the buttons or the outcome."""
     blocks: list[Block] = [
         {"type": "header", "text": plain_text(item.title, HEADER_LIMIT)},
@@ -67,6 +70,8 @@ def item_message(item: ReviewItem, decision: Decision | None) -> tuple[str, list
     blocks.append({"type": "section", "block_id": "output", "text": mrkdwn(output)})
     if was_cut:
         blocks.append(_context(f"Output cut to fit Slack: {len(item.output):,} characters in all."))
+    if item.status == Status.PENDING:
+        blocks.extend(_approval_progress(item, approvers))
     blocks.extend(_context_fields(item))
     if item.links:
         blocks.append(_context(" · ".join(_link(link) for link in item.links[:10])))
@@ -77,6 +82,26 @@ def item_message(item: ReviewItem, decision: Decision | None) -> tuple[str, list
         if was_cut:
             blocks.append(_full_output_button(item))
     return notification_text(item), blocks
+
+
+def _approval_progress(item: ReviewItem, approvers: Sequence[str]) -> list[Block]:
+    """Four-eyes routes: the proposed edit, if any, and who has approved so far."""
+    required = int(item.route_snapshot.get("approvals_required", 1))
+    if required <= 1:
+        return []
+    progress: list[Block] = []
+    if item.approval_round > 0 and item.final_output is not None:
+        proposed, _ = cut_escaped(item.final_output, SECTION_LIMIT - 40)
+        progress.append(
+            {
+                "type": "section",
+                "block_id": "proposed",
+                "text": mrkdwn(f"*Proposed edit*\n{proposed}"),
+            }
+        )
+    names = ", ".join(f"<@{user}>" for user in approvers) or "none yet"
+    progress.append(_context(f"Approvals: {len(approvers)} of {required} ({names})"))
+    return progress
 
 
 def _summary_fields(item: ReviewItem) -> list[dict[str, Any]]:

@@ -22,6 +22,38 @@ def escalated_to(item: ReviewItem) -> list[str]:
     return []
 
 
+def approve(
+    deps: HandlerDeps, item_id: str, user_id: str, *, edited_output: str | None = None
+) -> DecideResult:
+    """An approval (or an edit, which approves the new text); four-eyes routes count them."""
+
+    def required(item: ReviewItem) -> int:
+        return route_of(item).approvals_required
+
+    item = reviews.get_item(deps.db, item_id)
+    result = reviews.approve(
+        deps.db,
+        item_id,
+        by=user_id,
+        source="slack",
+        now=deps.now(),
+        required=required(item) if item else 1,
+        may_decide=lambda current: allowed(current, user_id),
+        edited_output=edited_output,
+    )
+    _announce(deps, result)
+    return result
+
+
+def _announce(deps: HandlerDeps, result: DecideResult) -> None:
+    if result.item is None:
+        return
+    if result.outcome == Outcome.DECIDED:
+        deps.decided(result.item.status, "slack")
+    if result.outcome in (Outcome.DECIDED, Outcome.APPROVAL_RECORDED):
+        deps.changed(result.item.id)
+
+
 def decide(
     deps: HandlerDeps,
     item_id: str,
@@ -44,9 +76,7 @@ def decide(
         note=note,
         may_decide=lambda item: allowed(item, user_id),
     )
-    if result.outcome == Outcome.DECIDED:
-        deps.decided(status, "slack")
-        deps.changed(item_id)
+    _announce(deps, result)
     return result
 
 
@@ -99,6 +129,20 @@ def outcome_message(result: DecideResult, user_id: str) -> str | None:
         return None
     if result.outcome == Outcome.NOT_FOUND:
         return "This item no longer exists."
+    if result.outcome in (Outcome.APPROVAL_RECORDED, Outcome.ALREADY_APPROVED):
+        assert result.item is not None
+        required = route_of(result.item).approvals_required
+        missing = required - len(result.approvers)
+        names = ", ".join(f"<@{user}>" for user in result.approvers)
+        counted = (
+            "Your approval is counted"
+            if result.outcome == Outcome.APPROVAL_RECORDED
+            else ("You have already approved this")
+        )
+        return (
+            f"{counted}: {len(result.approvers)} of {required} ({names}). "
+            f"It needs {missing} more from someone else."
+        )
     if result.outcome == Outcome.FORBIDDEN:
         assert result.item is not None
         return refusal_text(result.item)

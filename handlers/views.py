@@ -8,6 +8,7 @@ from slack_bolt import Ack, App
 from handlers import blocks, decisions
 from handlers.deps import HandlerDeps
 from storage.models import Status
+from storage.reviews import Outcome
 
 
 def register(app: App, deps: HandlerDeps) -> None:
@@ -21,10 +22,13 @@ def register(app: App, deps: HandlerDeps) -> None:
         if not text.strip():
             ack(response_action="errors", errors={first_block: "The output cannot be empty."})
             return
-        result = decisions.decide(
-            deps, view["private_metadata"], body["user"]["id"], Status.EDITED, final_output=text
+        result = decisions.approve(
+            deps, view["private_metadata"], body["user"]["id"], edited_output=text
         )
-        _ack_result(ack, decisions.outcome_message(result, body["user"]["id"]), first_block)
+        problem = decisions.outcome_message(result, body["user"]["id"])
+        if result.outcome == Outcome.APPROVAL_RECORDED:
+            problem = None  # the edit stands as a proposal; the message shows it
+        _ack_result(ack, problem, first_block)
 
     @app.view(blocks.REJECT_CALLBACK)
     def submit_reject(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

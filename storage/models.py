@@ -77,6 +77,8 @@ class ReviewItem(SQLModel, table=True):
     channel: str = Field(max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
     escalation_level: int = 0
+    # Four-eyes routes: an edit starts a new round, so earlier approvals of other text lapse.
+    approval_round: int = 0
     created_at: datetime = _ts(nullable=False)
     deadline: datetime | None = _ts(nullable=True)
     decided_at: datetime | None = _ts(nullable=True)
@@ -96,6 +98,21 @@ class Decision(SQLModel, table=True):
     source: str = Field(max_length=20)  # slack | api | system
     reason: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, sa_column=Column(Text))
+    at: datetime = _ts(nullable=False)
+
+
+class Approval(SQLModel, table=True):
+    """One person's approval on a route that needs several (approvals_required > 1)."""
+
+    __tablename__ = "approval"
+    __table_args__ = (
+        UniqueConstraint("item_id", "round", "user_id", name="uq_approval_item_round_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    round: int = 0
+    user_id: str = Field(max_length=100)
     at: datetime = _ts(nullable=False)
 
 
@@ -139,6 +156,7 @@ class OutboxMessage(SQLModel, table=True):
 
 __all__ = [
     "FINAL_STATUSES",
+    "Approval",
     "AuditEvent",
     "CallbackStatus",
     "Decision",

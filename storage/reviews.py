@@ -16,6 +16,7 @@ from ulid import ULID
 from storage import audit, outbox
 from storage.db import Database
 from storage.models import (
+    Approval,
     CallbackStatus,
     Decision,
     OutboxKind,
@@ -133,6 +134,8 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
 
 class Outcome(StrEnum):
     DECIDED = "decided"
+    APPROVAL_RECORDED = "approval_recorded"  # four-eyes: more approvals still needed
+    ALREADY_APPROVED = "already_approved"  # this person's approval is already counted
     ALREADY_DECIDED = "already_decided"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
@@ -143,6 +146,89 @@ class DecideResult:
     outcome: Outcome
     item: ReviewItem | None = None
     decision: Decision | None = None
+    approvers: tuple[str, ...] = ()  # four-eyes: who has approved the current text
+
+
+def approve(
+    db: Database,
+    item_id: str,
+    *,
+    by: str,
+    source: str,
+    now: datetime,
+    required: int,
+    may_decide: Callable[[ReviewItem], bool] = lambda _item: True,
+    edited_output: str | None = None,
+) -> DecideResult:
+    """Count one person's approval; the item is decided when `required` people agree.
+
+    An edit proposes new text: earlier approvals (of the old text) lapse and the editor's
+    approval counts for the new one. With `required == 1` this is a plain decision.
+    """
+    with db.write() as session:
+        item = session.get(ReviewItem, item_id, with_for_update=True)
+        if item is None:
+            return DecideResult(Outcome.NOT_FOUND)
+        if item.status != Status.PENDING:
+            return DecideResult(Outcome.ALREADY_DECIDED, item, _decision_of(session, item_id))
+        if not may_decide(item):
+            return DecideResult(Outcome.FORBIDDEN, item)
+        if edited_output is not None:
+            item.approval_round += 1
+            item.final_output = edited_output
+        approvers = _approvers(session, item)
+        if by in approvers:
+            return DecideResult(Outcome.ALREADY_APPROVED, item, approvers=tuple(approvers))
+        session.add(Approval(item_id=item.id, round=item.approval_round, user_id=by, at=now))
+        approvers.append(by)
+        edited = item.approval_round > 0
+        if len(approvers) < required:
+            session.add(item)
+            audit.record(
+                session,
+                item_id=item.id,
+                at=now,
+                actor=by,
+                source=source,
+                action="edit_proposed" if edited_output is not None else "approval_recorded",
+                approvers=approvers,
+                required=required,
+            )
+            _enqueue_update_if_posted(session, item, now)
+            return DecideResult(Outcome.APPROVAL_RECORDED, item, approvers=tuple(approvers))
+        decision = _record_decision(
+            session,
+            item,
+            status=Status.EDITED if edited else Status.APPROVED,
+            by=by,
+            source=source,
+            now=now,
+            final_output=item.final_output if edited else None,
+            note=None if required == 1 else "approved by " + ", ".join(approvers),
+        )
+        _enqueue_update_if_posted(session, item, now)
+        return DecideResult(Outcome.DECIDED, item, decision, tuple(approvers))
+
+
+def _approvers(session: Session, item: ReviewItem) -> list[str]:
+    query = (
+        select(Approval.user_id)
+        .where(Approval.item_id == item.id, Approval.round == item.approval_round)
+        .order_by(col(Approval.id))
+    )
+    return list(session.exec(query))
+
+
+def approvers_of(db: Database, item: ReviewItem) -> list[str]:
+    with db.read() as session:
+        return _approvers(session, item)
+
+
+def _enqueue_update_if_posted(session: Session, item: ReviewItem, now: datetime) -> None:
+    """Re-render the item's messages. A post still queued may already be on its way with
+    the old state, so an update is queued behind it too (Slack rows of an item go in order)."""
+    if item.message_ts is not None or _post_pending(session, item.id):
+        outbox.enqueue(session, item_id=item.id, kind=OutboxKind.UPDATE_ITEM, now=now)
 
 
 def decide(

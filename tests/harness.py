@@ -29,6 +29,12 @@ routes:
     match: {workflow: "auto-*"}
     auto_approve_at: 0.9
     owner: {channel: C0AUTO}
+  - name: pairs
+    match: {workflow: payments}
+    owner:
+      channel: C0PAYMENTS
+      users: [U0ALICE, U0BOB, U0CAROL]
+    approvals_required: 2
   - name: open
     match: {workflow: "open-*"}
     owner: {channel: C0OPEN}

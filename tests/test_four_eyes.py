@@ -1,0 +1,67 @@
+"""Routes with approvals_required: 2 need two different people to agree."""
+
+from handlers import blocks
+from tests.harness import BotHarness
+
+
+def _context_texts(message: dict) -> str:
+    return " ".join(
+        element.get("text", "")
+        for block in message["blocks"]
+        if block["type"] == "context"
+        for element in block["elements"]
+    )
+
+
+def _edit(bot: BotHarness, item_id: str, user: str, text: str) -> None:
+    values = {"output_0": {"text": {"type": "plain_text_input", "value": text}}}
+    response = bot.submit_view(blocks.EDIT_CALLBACK, item_id, user, values)
+    assert response.status_code == 200 and response.text in ("", "{}"), response.text
+
+
+def test_two_distinct_approvals_decide_the_item(bot: BotHarness) -> None:
+    item = bot.submit(workflow="payments")
+    bot.click(item["id"], blocks.APPROVE, "U0ALICE")
+    bot.standin.wait_for(lambda s: "1 of 2" in _context_texts(bot.message(item["id"])))
+    assert bot.item(item["id"])["status"] == "pending"
+    assert "Your approval is counted: 1 of 2" in bot.ephemerals_to("U0ALICE")[0]
+
+    bot.click(item["id"], blocks.APPROVE, "U0ALICE")  # the same person twice counts once
+    bot.standin.wait_for(lambda s: len(bot.ephemerals_to("U0ALICE")) == 2)
+    assert "already approved" in bot.ephemerals_to("U0ALICE")[1]
+    assert bot.item(item["id"])["status"] == "pending"
+
+    bot.click(item["id"], blocks.APPROVE, "U0BOB")
+    decided = bot.item(item["id"], wait=10)
+    assert decided["status"] == "approved" and decided["decision"]["by"] == "U0BOB"
+    assert decided["decision"]["note"] == "approved by U0ALICE, U0BOB"
+    assert decided["final_output"] == item["output"]
+
+
+def test_an_edit_is_a_proposal_the_second_person_approves(bot: BotHarness) -> None:
+    item = bot.submit(workflow="payments")
+    bot.click(item["id"], blocks.APPROVE, "U0CAROL")  # approves the original text
+    bot.standin.wait_for(lambda s: "1 of 2" in _context_texts(bot.message(item["id"])))
+    _edit(bot, item["id"], "U0ALICE", "Pay 12,040 EUR, not 12,400.")
+    # Carol approved other text: her approval lapses, Alice's edit counts as one.
+    bot.standin.wait_for(lambda s: "Proposed edit" in str(bot.message(item["id"])["blocks"]))
+    assert "(<@U0ALICE>)" in _context_texts(bot.message(item["id"]))
+    assert bot.item(item["id"])["status"] == "pending"
+    bot.click(item["id"], blocks.APPROVE, "U0BOB")
+    decided = bot.item(item["id"], wait=10)
+    assert decided["status"] == "edited"
+    assert decided["final_output"] == "Pay 12,040 EUR, not 12,400."
+    assert decided["output"] == item["output"]
+
+
+def test_one_rejection_is_enough_on_a_four_eyes_route(bot: BotHarness) -> None:
+    item = bot.submit(workflow="payments")
+    bot.click(item["id"], blocks.APPROVE, "U0ALICE")
+    bot.click(item["id"], blocks.REJECT, "U0BOB")
+    values = {
+        blocks.REASON_BLOCK: {
+            "choice": {"type": "static_select", "selected_option": {"value": "other"}}
+        }
+    }
+    bot.submit_view(blocks.REJECT_CALLBACK, item["id"], "U0BOB", values)
+    assert bot.item(item["id"], wait=10)["status"] == "rejected"
