@@ -35,6 +35,11 @@ routes:
       channel: C0PAYMENTS
       users: [U0ALICE, U0BOB, U0CAROL]
     approvals_required: 2
+  - name: sampled
+    match: {workflow: "sampled-*"}
+    auto_approve_at: 0.5
+    audit_sample: 1.0
+    owner: {channel: C0SAMPLE}
   - name: open
     match: {workflow: "open-*"}
     owner: {channel: C0OPEN}

@@ -194,3 +194,18 @@ def test_socket_mode_click_reaches_the_same_handlers(
         assert harness.api("POST", "/slack/events", token=None).status_code in (404, 405)
     finally:
         harness.stop()
+
+
+def test_settings_are_read_from_a_dot_env_file(
+    standin: SlackStandIn, rules_path: Path, tmp_path: Path
+) -> None:
+    env = _env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, _free_port())
+    for key in ("SLACK_BOT_TOKEN", "SLACK_API_URL"):
+        env.pop(key)
+    (tmp_path / ".env").write_text(
+        f"SLACK_BOT_TOKEN={standin.bot_token}\nSLACK_API_URL={standin.url}\n"
+    )
+    process = _start(env, tmp_path)  # healthy: the token and the API URL came from .env
+    process.terminate()
+    process.wait(10)
+    assert standin.calls_to("auth.test")

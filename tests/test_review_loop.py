@@ -258,3 +258,11 @@ def test_auto_approved_item_is_not_posted(bot: BotHarness) -> None:
     assert below["status"] == "pending"
     bot.wait_posted(below["id"])
     assert bot.posts_of(item["id"]) == []
+
+
+def test_audit_sample_posts_auto_approved_items_for_a_spot_check(bot: BotHarness) -> None:
+    item = bot.submit(workflow="sampled-replies", confidence=0.9)
+    assert item["status"] == "auto_approved"
+    message = bot.message(item["id"])
+    assert _actions(message) == []
+    assert "Auto-approved" in _all_text(message)
