@@ -19,7 +19,9 @@ sys.path.insert(0, str(ROOT))
 from tests.harness import AGENT_TOKEN, RULES, SIGNING_SECRET  # noqa: E402
 from tests.slack_standin import SlackStandIn  # noqa: E402
 
-PG_ADMIN = os.environ.get("HITL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "HITL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 HITL = str(Path(sys.executable).parent / "hitl")
 
 
@@ -47,7 +49,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(database_url: str, standin: SlackStandIn, workdir: Path, **env_extra: str) -> Iterator[str]:
+def serve(
+    database_url: str, standin: SlackStandIn, workdir: Path, **env_extra: str
+) -> Iterator[str]:
     """Runs `hitl serve` as its own process and yields its base URL."""
     rules = workdir / "rules.yml"
     if not rules.exists():

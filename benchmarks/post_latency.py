@@ -28,8 +28,10 @@ def run(backend: str, items: int) -> None:
                 sent: dict[str, float] = {}
                 for n in range(items):
                     body = {
-                        "workflow": "ap-invoices", "title": f"Invoice {n}",
-                        "output": "Booked to account 6300.", "confidence": 0.6,
+                        "workflow": "ap-invoices",
+                        "title": f"Invoice {n}",
+                        "output": "Booked to account 6300.",
+                        "confidence": 0.6,
                         "external_id": f"bench-{n}",
                     }
                     started = time.monotonic()

@@ -102,6 +102,7 @@ class ReviewOut(BaseModel):
     final_output: str | None
     decision: DecisionOut | None
     escalation_level: int
+    escalations: list[dict[str, Any]]
     external_id: str | None
     context: dict[str, Any]
     links: list[dict[str, Any]]
@@ -128,6 +129,7 @@ class ReviewOut(BaseModel):
             final_output=item.final_output,
             decision=_decision_out(decision),
             escalation_level=item.escalation_level,
+            escalations=item.escalations,
             external_id=item.external_id,
             context=item.context,
             links=item.links,

@@ -183,6 +183,8 @@ def create_http_app(
         if result.created:
             metrics.submitted.labels(result.item.route, result.item.status).inc()
             signals.changed(result.item.id)
+            if result.item.deadline is not None:
+                signals.deadline(result.item.deadline)
         body = ReviewOut.of(result.item, result.decision).model_dump(mode="json")
         return JSONResponse(body, status_code=201 if result.created else 200)
 

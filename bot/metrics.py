@@ -64,4 +64,7 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.escalations = Counter(
+            "hitl_escalations", "Escalation steps fired", ["outcome"], registry=self.registry
+        )
         self.registry.register(_DatabaseGauges(db))

@@ -22,10 +22,10 @@ from standardwebhooks import Webhook
 from bot.api_models import ReviewOut
 from bot.metrics import Metrics
 from bot.signals import ChangeSignals
-from handlers.blocks import item_message
-from storage import outbox, reviews
+from handlers.blocks import escalation_message, item_message
+from storage import escalations, outbox, reviews
 from storage.db import Database
-from storage.models import CallbackStatus, OutboxKind, OutboxMessage
+from storage.models import CallbackStatus, Decision, OutboxKind, OutboxMessage, ReviewItem
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class OutboxWorker:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="outbox")
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
         self._slack_paused_until: datetime | None = None
+        self._team_url: str | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -209,31 +210,89 @@ class OutboxWorker:
         item = reviews.get_item(self.db, row.item_id)
         if item is None:
             raise _GiveUp("item not found")
-        decision = reviews.get_decision(self.db, item.id)
-        text, blocks = item_message(item, decision, reviews.approvers_of(self.db, item))
         try:
             if kind == OutboxKind.POST_ITEM:
-                if item.message_ts:
-                    return  # already posted: a retry after the post landed
-                response = self.slack.chat_postMessage(
-                    channel=item.channel,
-                    text=text,
-                    blocks=blocks,
-                    unfurl_links=False,
-                    unfurl_media=False,
-                    metadata={"event_type": "hitl_review", "event_payload": {"item_id": item.id}},
-                )
-                reviews.mark_posted(
-                    self.db, item.id, channel=response["channel"], ts=response["ts"], now=now
-                )
-            elif item.message_ts:
-                self.slack.chat_update(
-                    channel=item.channel, ts=item.message_ts, text=text, blocks=blocks
-                )
+                self._post_item(item)
+            elif kind == OutboxKind.POST_ESCALATION:
+                self._post_escalation(item, int(row.payload["message_id"]))
+            else:
+                self._update_item(item)
         except SlackApiError as error:
             raise self._classify(error) from None
         except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
             raise _Retry(f"Slack unreachable: {error}") from None
+
+    def _rendered(self, item: ReviewItem) -> tuple[Decision | None, list[str]]:
+        return reviews.get_decision(self.db, item.id), reviews.approvers_of(self.db, item)
+
+    def _post_item(self, item: ReviewItem) -> None:
+        if item.message_ts:
+            return  # already posted: a retry after the post landed
+        text, blocks = item_message(item, *self._rendered(item))
+        response = self.slack.chat_postMessage(
+            channel=item.channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": "hitl_review", "event_payload": {"item_id": item.id}},
+        )
+        reviews.mark_posted(
+            self.db, item.id, channel=response["channel"], ts=response["ts"], now=self.now()
+        )
+
+    def _post_escalation(self, item: ReviewItem, message_id: int) -> None:
+        message = escalations.get_message(self.db, message_id)
+        if message is None or message.ts:
+            return
+        channel = message.target
+        if channel[0] in "UW":  # a person: by direct message
+            channel = self.slack.conversations_open(users=channel)["channel"]["id"]
+        text, blocks = escalation_message(
+            item, *self._rendered(item), message.level, self._permalink(item)
+        )
+        response = self.slack.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={
+                "event_type": "hitl_escalation",
+                "event_payload": {"item_id": item.id, "level": message.level},
+            },
+        )
+        escalations.mark_message_posted(
+            self.db, message_id, channel=response["channel"], ts=response["ts"]
+        )
+
+    def _update_item(self, item: ReviewItem) -> None:
+        """Every message of the item shows its current state: original and escalations."""
+        decision, approvers = self._rendered(item)
+        if item.message_ts:
+            text, blocks = item_message(item, decision, approvers)
+            self.slack.chat_update(
+                channel=item.channel, ts=item.message_ts, text=text, blocks=blocks
+            )
+        for message in escalations.messages_of(self.db, item.id):
+            if message.ts and message.channel:
+                text, blocks = escalation_message(
+                    item, decision, approvers, message.level, self._permalink(item)
+                )
+                self.slack.chat_update(
+                    channel=message.channel, ts=message.ts, text=text, blocks=blocks
+                )
+
+    def _permalink(self, item: ReviewItem) -> str | None:
+        """Slack's documented permalink form, from the workspace URL auth.test gives."""
+        if not item.message_ts:
+            return None
+        if self._team_url is None:
+            self._team_url = str(self.slack.auth_test().get("url") or "")
+        if not self._team_url:
+            return None
+        message_id = item.message_ts.replace(".", "")
+        return f"{self._team_url.rstrip('/')}/archives/{item.channel}/p{message_id}"
 
     def _classify(self, error: SlackApiError) -> Exception:
         response = error.response

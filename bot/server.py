@@ -11,6 +11,7 @@ import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
+from bot.escalation_clock import EscalationClock
 from bot.http_app import create_http_app
 from bot.metrics import Metrics
 from bot.outbox_worker import OutboxWorker, RetryPolicy
@@ -78,6 +79,13 @@ class Runtime:
             webhook_secret=settings.webhook_secret,
             poll_seconds=settings.outbox_poll_seconds,
         )
+        self.clock = EscalationClock(
+            db=self.db,
+            signals=self.signals,
+            now=now,
+            sweep_seconds=settings.sweep_seconds,
+            on_fired=lambda outcome: self.metrics.escalations.labels(outcome).inc(),
+        )
         self.socket_mode: SocketModeHandler | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -107,6 +115,7 @@ class Runtime:
         """Starts everything in background threads; returns once the port is listening."""
         self.check_slack()
         self.worker.start()
+        self.clock.start()
         if self.settings.socket_mode:
             self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token)
             self.socket_mode.connect()
@@ -153,5 +162,6 @@ class Runtime:
             self._thread.join(timeout=10)
         if self.socket_mode is not None:
             self.socket_mode.close()
+        self.clock.stop()
         self.worker.stop()
         self.db.dispose()

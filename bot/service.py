@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.api_models import ReviewRequest
+from bot.escalation_clock import first_step
 from rules import LoadedRules, route_item
 from storage import reviews
 from storage.db import Database
@@ -46,7 +47,7 @@ def submit(
         rules_version=loaded.version,
         channel=route.owner.channel,
         auto_approved=decision.auto_approved,
-        deadline=None,
+        first_step=None if decision.auto_approved else first_step(route, now),
         post_to_slack=not decision.auto_approved or spot_check,
     )
     new = reviews.NewItem(

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # A crashed process's in-flight rows are retried once their lease runs out; the lease
     # must outlast one delivery (Slack calls time out after 30 s, callbacks after 10 s).
     outbox_lease_seconds: float = Field(60, ge=1, validation_alias="HITL_OUTBOX_LEASE_SECONDS")
+    # How often every replica sweeps for due escalations it was not woken for.
+    sweep_seconds: float = Field(15, gt=0, validation_alias="HITL_SWEEP_SECONDS")
     retry_base_seconds: float = Field(1.0, gt=0, validation_alias="HITL_RETRY_BASE_SECONDS")
     retry_max_seconds: float = Field(600, gt=0, validation_alias="HITL_RETRY_MAX_SECONDS")
     log_level: str = Field("INFO", validation_alias=AliasChoices("HITL_LOG_LEVEL", "LOG_LEVEL"))

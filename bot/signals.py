@@ -4,6 +4,8 @@ Other replicas' changes are seen by polling the database, so this only makes thi
 import asyncio
 import threading
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
 
 
 class ChangeSignals:
@@ -13,6 +15,15 @@ class ChangeSignals:
             defaultdict(set)
         )
         self.outbox = threading.Event()
+        self._deadline_listeners: list[Callable[[datetime], None]] = []
+
+    def on_deadline(self, listener: Callable[[datetime], None]) -> None:
+        self._deadline_listeners.append(listener)
+
+    def deadline(self, due_at: datetime) -> None:
+        """A new deadline was stored: the escalation clock may need to wake earlier."""
+        for listener in self._deadline_listeners:
+            listener(due_at)
 
     def changed(self, item_id: str | None = None) -> None:
         """Safe to call from any thread."""

@@ -70,6 +70,7 @@ def item_message(
     blocks.append({"type": "section", "block_id": "output", "text": mrkdwn(output)})
     if was_cut:
         blocks.append(_context(f"Output cut to fit Slack: {len(item.output):,} characters in all."))
+    blocks.extend(_escalation_history(item))
     if item.status == Status.PENDING:
         blocks.extend(_approval_progress(item, approvers))
     blocks.extend(_context_fields(item))
@@ -82,6 +83,60 @@ def item_message(
         if was_cut:
             blocks.append(_full_output_button(item))
     return notification_text(item), blocks
+
+
+def _escalation_history(item: ReviewItem) -> list[Block]:
+    """On every message of the item: who it was escalated to, and when."""
+    lines = [
+        f":arrow_double_up: Escalated to {_people(entry)} "
+        f"{slack_date(datetime.fromisoformat(entry['at']))}"
+        for entry in item.escalations[-5:]
+    ]
+    return [_context("\n".join(lines))] if lines else []
+
+
+def _people(entry: dict[str, Any]) -> str:
+    people = ", ".join(f"<@{user}>" for user in entry.get("to", []))
+    return f"{people} in <#{entry['channel']}>" if entry.get("channel") else people
+
+
+def escalation_message(
+    item: ReviewItem,
+    decision: Decision | None,
+    approvers: Sequence[str],
+    level: int,
+    original_url: str | None,
+) -> tuple[str, list[Block]]:
+    """The item as sent to the people it is escalated to: why they are asked, then the
+    same message and buttons as the original."""
+    text, item_blocks = item_message(item, decision, approvers)
+    entry = next((e for e in item.escalations if e["level"] == level), None)
+    asked_at = datetime.fromisoformat(entry["at"]) if entry else item.created_at
+    owners = item.route_snapshot.get("owner", {})
+    waiting_for = ", ".join(f"<@{user}>" for user in owners.get("users", [])) or (
+        f"<#{owners.get('channel', item.channel)}>"
+    )
+    why = (
+        f":arrow_double_up: *Escalated to you* (level {level}): waiting "
+        f"{humanize(asked_at - item.created_at)} for {waiting_for}."
+    )
+    if original_url:
+        why += f" <{original_url}|Original message>"
+    if item.status == Status.PENDING:
+        text = f"Escalated to you: {text}"
+    return text, [_context(why), *item_blocks]
+
+
+def humanize(delta: Any) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 1:
+        return f"{max(0, int(delta.total_seconds()))} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
 
 
 def _approval_progress(item: ReviewItem, approvers: Sequence[str]) -> list[Block]:

@@ -19,7 +19,7 @@ def allowed(item: ReviewItem, user_id: str) -> bool:
 
 def escalated_to(item: ReviewItem) -> list[str]:
     """Users the item was escalated to, who may decide it from then on."""
-    return []
+    return [user for escalation in item.escalations for user in escalation.get("to", [])]
 
 
 def approve(

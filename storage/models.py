@@ -32,6 +32,7 @@ class CallbackStatus(StrEnum):
 
 class OutboxKind(StrEnum):
     POST_ITEM = "post_item"  # first message in the owner's channel
+    POST_ESCALATION = "post_escalation"  # the item again, to the people it is escalated to
     UPDATE_ITEM = "update_item"  # re-render every message of the item in place
     CALLBACK = "callback"  # POST the final item to the agent's callback_url
 
@@ -77,6 +78,8 @@ class ReviewItem(SQLModel, table=True):
     channel: str = Field(max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
     escalation_level: int = 0
+    # [{"level": 1, "to": ["U…"], "channel": "C…" | None, "at": iso}], newest last.
+    escalations: list[dict[str, Any]] = _json(nullable=False, server_default="[]")
     # Four-eyes routes: an edit starts a new round, so earlier approvals of other text lapse.
     approval_round: int = 0
     created_at: datetime = _ts(nullable=False)
@@ -98,6 +101,54 @@ class Decision(SQLModel, table=True):
     source: str = Field(max_length=20)  # slack | api | system
     reason: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, sa_column=Column(Text))
+    at: datetime = _ts(nullable=False)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"  # the item was decided first
+
+
+class EscalationStepRow(SQLModel, table=True):
+    """A deadline: one row per step of an item's chain, inserted when the previous fires.
+
+    Deadlines live here, not in the scheduler, so they survive restarts and are shared by
+    replicas; the unique key makes firing a step twice impossible.
+    """
+
+    __tablename__ = "escalation_step"
+    __table_args__ = (
+        UniqueConstraint("item_id", "step", "repeat", name="uq_escalation_step_item_step_repeat"),
+        Index("ix_escalation_step_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    step_index: int  # position in the flattened chain (repeats included)
+    step: int  # position in the route's escalation list; len(list) for "chain exhausted"
+    repeat: int = 0
+    exhaust: bool = False
+    due_at: datetime = _ts(nullable=False)
+    status: str = Field(default=StepStatus.PENDING, max_length=20)
+    lease_until: datetime | None = _ts(nullable=True)
+    fired_at: datetime | None = _ts(nullable=True)
+
+
+class ItemMessage(SQLModel, table=True):
+    """A Slack message showing an item besides the original: one per escalation target."""
+
+    __tablename__ = "item_message"
+    __table_args__ = (
+        UniqueConstraint("item_id", "level", "target", name="uq_item_message_item_level_target"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    level: int  # the escalation level it announces
+    target: str = Field(max_length=40)  # channel ID, or the user ID it was sent to by DM
+    channel: str | None = Field(default=None, max_length=40)  # known once posted
+    ts: str | None = Field(default=None, max_length=40)
     at: datetime = _ts(nullable=False)
 
 
@@ -160,10 +211,13 @@ __all__ = [
     "AuditEvent",
     "CallbackStatus",
     "Decision",
+    "EscalationStepRow",
+    "ItemMessage",
     "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
     "ReviewItem",
     "Status",
+    "StepStatus",
     "utcnow",
 ]

@@ -16,7 +16,7 @@ from ulid import ULID
 from storage.db import Database
 from storage.models import OutboxKind, OutboxMessage, OutboxStatus
 
-SLACK_KINDS = (OutboxKind.POST_ITEM, OutboxKind.UPDATE_ITEM)
+SLACK_KINDS = (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION, OutboxKind.UPDATE_ITEM)
 
 
 def enqueue(

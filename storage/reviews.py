@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from ulid import ULID
 
-from storage import audit, outbox
+from storage import audit, deadlines, outbox
 from storage.db import Database
+from storage.deadlines import StepPlan
 from storage.models import (
     Approval,
     CallbackStatus,
@@ -56,7 +57,7 @@ class Routing:
     rules_version: str
     channel: str
     auto_approved: bool
-    deadline: datetime | None = None
+    first_step: StepPlan | None = None  # the chain's first deadline, if it has one
     post_to_slack: bool = True
 
 
@@ -73,7 +74,7 @@ def create_item(db: Database, new: NewItem, routing: Routing, *, now: datetime) 
             item = _insert_item(session, new, routing, now)
             decision = None
             if routing.auto_approved:
-                decision = _record_decision(
+                decision = record_decision(
                     session,
                     item,
                     status=Status.AUTO_APPROVED,
@@ -82,6 +83,8 @@ def create_item(db: Database, new: NewItem, routing: Routing, *, now: datetime) 
                     now=now,
                     final_output=new.output,
                 )
+            elif routing.first_step is not None:
+                deadlines.schedule(session, item.id, routing.first_step)
             if routing.post_to_slack:
                 outbox.enqueue(session, item_id=item.id, kind=OutboxKind.POST_ITEM, now=now)
             return Created(item=item, decision=decision, created=True)
@@ -113,7 +116,7 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
         status=Status.PENDING,
         channel=routing.channel,
         created_at=now,
-        deadline=routing.deadline,
+        deadline=routing.first_step.due_at if routing.first_step else None,
         callback_status=CallbackStatus.NONE,
     )
     session.add(item)
@@ -194,9 +197,9 @@ def approve(
                 approvers=approvers,
                 required=required,
             )
-            _enqueue_update_if_posted(session, item, now)
+            enqueue_update(session, item, now)
             return DecideResult(Outcome.APPROVAL_RECORDED, item, approvers=tuple(approvers))
-        decision = _record_decision(
+        decision = record_decision(
             session,
             item,
             status=Status.EDITED if edited else Status.APPROVED,
@@ -206,7 +209,7 @@ def approve(
             final_output=item.final_output if edited else None,
             note=None if required == 1 else "approved by " + ", ".join(approvers),
         )
-        _enqueue_update_if_posted(session, item, now)
+        enqueue_update(session, item, now)
         return DecideResult(Outcome.DECIDED, item, decision, tuple(approvers))
 
 
@@ -224,7 +227,7 @@ def approvers_of(db: Database, item: ReviewItem) -> list[str]:
         return _approvers(session, item)
 
 
-def _enqueue_update_if_posted(session: Session, item: ReviewItem, now: datetime) -> None:
+def enqueue_update(session: Session, item: ReviewItem, now: datetime) -> None:
     """Re-render the item's messages. A post still queued may already be on its way with
     the old state, so an update is queued behind it too (Slack rows of an item go in order)."""
     if item.message_ts is not None or _post_pending(session, item.id):
@@ -260,7 +263,7 @@ def decide(
             return DecideResult(Outcome.ALREADY_DECIDED, item, _decision_of(session, item_id))
         if not may_decide(item):
             return DecideResult(Outcome.FORBIDDEN, item)
-        decision = _record_decision(
+        decision = record_decision(
             session,
             item,
             status=status,
@@ -276,7 +279,7 @@ def decide(
         return DecideResult(Outcome.DECIDED, item, decision)
 
 
-def _record_decision(
+def record_decision(
     session: Session,
     item: ReviewItem,
     *,
@@ -292,6 +295,7 @@ def _record_decision(
     item.status = status
     item.decided_at = now
     item.deadline = None
+    deadlines.cancel_pending(session, item.id)  # a decided item escalates no further
     if status in (Status.APPROVED, Status.AUTO_APPROVED):
         item.final_output = item.output
     elif status == Status.EDITED:

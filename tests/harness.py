@@ -140,6 +140,20 @@ class BotHarness:
                 return ts
         raise AssertionError(f"no stored message for {item_id}")
 
+    def escalation_posts(self, item_id: str) -> list[Any]:
+        return [
+            call
+            for call in self.standin.calls_to("chat.postMessage")
+            if _item_of(call.args, "hitl_escalation") == item_id
+        ]
+
+    def escalation_messages(self, item_id: str) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        return [
+            (key, message)
+            for key, message in self.standin.messages.items()
+            if _item_of(message, "hitl_escalation") == item_id
+        ]
+
     def message(self, item_id: str) -> dict[str, Any]:
         channel, ts = self.wait_posted(item_id)
         return self.standin.messages[(channel, ts)]
@@ -152,8 +166,10 @@ class BotHarness:
         *,
         signing_secret: str = SIGNING_SECRET,
         timestamp: int | None = None,
+        on: tuple[str, str] | None = None,
     ) -> httpx.Response:
-        channel, ts = self.wait_posted(item_id)
+        """Clicks a button on the item's original message, or on the message `on`."""
+        channel, ts = on or self.wait_posted(item_id)
         payload = block_actions(
             user_id=user,
             action_id=action,
@@ -185,10 +201,16 @@ class BotHarness:
         ]
 
 
-def _item_of(message: dict[str, Any]) -> str | None:
+def _item_of(message: dict[str, Any], event_type: str = "hitl_review") -> str | None:
+    """The item a message shows, from the metadata hitl attaches to each message."""
+    metadata = metadata_of(message)
+    if metadata.get("event_type") != event_type:
+        return None
+    return (metadata.get("event_payload") or {}).get("item_id")
+
+
+def metadata_of(message: dict[str, Any]) -> dict[str, Any]:
     metadata = message.get("metadata")
     if isinstance(metadata, str):
         metadata = json.loads(metadata)
-    if not isinstance(metadata, dict):
-        return None
-    return (metadata.get("event_payload") or {}).get("item_id")
+    return metadata if isinstance(metadata, dict) else {}

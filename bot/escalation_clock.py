@@ -1,0 +1,163 @@
+"""The clock that fires escalations: APScheduler jobs over deadline rows in the database.
+
+Every replica runs a periodic sweep (catches steps that fell due while it, or another
+replica, was down) and a one-shot wake-up at the next due time, so a step fires within
+moments of its due time without scanning everything. The jobs live in memory; the
+deadlines live in the database, where claiming them makes each fire once.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.signals import ChangeSignals
+from rules import Route, escalation
+from storage import deadlines, escalations
+from storage.db import Database
+from storage.deadlines import StepPlan
+from storage.escalations import FireOutcome, Firing
+from storage.models import EscalationStepRow, ReviewItem, Status
+
+log = logging.getLogger(__name__)
+
+_WAKE_JOB = "escalation-wake"
+_SWEEP_JOB = "escalation-sweep"
+
+
+def plan_of(route: Route, next_step: escalation.Next) -> StepPlan | None:
+    """A rules decision about what comes next, as the deadline row storage inserts."""
+    if isinstance(next_step, escalation.Escalate):
+        return StepPlan(next_step.index, next_step.step, next_step.repeat, False, next_step.due_at)
+    if isinstance(next_step, escalation.Exhaust):
+        # "The chain ran out" takes the step number one past the route's last step, so its
+        # (item, step, repeat) key is unique beside the real steps.
+        return StepPlan(next_step.index, len(route.escalation), 0, True, next_step.due_at)
+    return None
+
+
+def first_step(route: Route, created_at: datetime) -> StepPlan | None:
+    return plan_of(route, escalation.first(route, created_at))
+
+
+def plan_firing(item: ReviewItem, step: EscalationStepRow) -> Firing:
+    """What a due step of this item does, by the route frozen on the item."""
+    route = Route.model_validate(item.route_snapshot)
+    if step.exhaust:
+        status = Status.REJECTED if route.on_exhausted == "reject" else Status.EXPIRED
+        return Firing(exhaust_status=status)
+    chain_step = escalation.step_at(route, step.step_index)
+    return Firing(
+        to=list(chain_step.to),
+        channel=chain_step.channel,
+        next_step=plan_of(route, escalation.after(route, step.step_index, step.due_at)),
+    )
+
+
+class EscalationClock:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        signals: ChangeSignals,
+        now: Callable[[], datetime],
+        sweep_seconds: float = 15.0,
+        lease: timedelta = timedelta(seconds=60),
+        batch: int = 500,
+        on_fired: Callable[[FireOutcome], None] = lambda outcome: None,
+    ) -> None:
+        self.db = db
+        self.signals = signals
+        self.now = now
+        self.sweep_seconds = sweep_seconds
+        self.lease = lease
+        self.batch = batch
+        self.on_fired = on_fired
+        self._sweeping = threading.Lock()
+        self._wake_at: datetime | None = None
+        self._wake_lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+
+    def start(self) -> None:
+        # The first sweep runs at once: steps that fell due while everything was down.
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=self.sweep_seconds,
+            id=_SWEEP_JOB,
+            next_run_time=self.now(),
+        )
+        self.scheduler.start()
+        self.signals.on_deadline(self.wake_at)
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=True)
+
+    def wake_at(self, due_at: datetime) -> None:
+        """Make sure a sweep runs at `due_at` (a new deadline may be earlier than the next)."""
+        with self._wake_lock:
+            if self._wake_at is not None and self._wake_at <= due_at:
+                return  # an earlier wake-up is already set; its sweep reschedules
+            self._wake_at = due_at
+            self.scheduler.add_job(
+                self.sweep,
+                "date",
+                run_date=max(due_at, self.now()),
+                id=_WAKE_JOB,
+                replace_existing=True,
+            )
+
+    def sweep(self) -> int:
+        """Fires every due step; returns how many it fired."""
+        if not self._sweeping.acquire(blocking=False):
+            return 0  # another sweep is running and will see the same rows
+        fired = 0
+        try:
+            while True:
+                rows = deadlines.claim_due(
+                    self.db, now=self.now(), lease=self.lease, limit=self.batch
+                )
+                for row in rows:
+                    fired += self._fire(row)
+                if len(rows) < self.batch:
+                    break
+        except Exception:
+            log.exception("escalation sweep failed; the next sweep tries again")
+        finally:
+            self._sweeping.release()
+            self._schedule_next_wake()
+        return fired
+
+    def _fire(self, row: EscalationStepRow) -> int:
+        assert row.id is not None
+        try:
+            result = escalations.fire(self.db, row.id, now=self.now(), plan=plan_firing)
+        except Exception:
+            log.exception("escalation: firing step %s of %s failed", row.id, row.item_id)
+            return 0
+        if result.outcome == FireOutcome.STALE:
+            return 0
+        log.info("escalation: item %s %s (level %s)", row.item_id, result.outcome, result.level)
+        self.on_fired(result.outcome)
+        self.signals.changed(row.item_id)
+        return 1
+
+    def _schedule_next_wake(self) -> None:
+        try:
+            next_due = deadlines.next_due_at(self.db)
+        except Exception:
+            log.exception("escalation: cannot read the next deadline")
+            return
+        with self._wake_lock:
+            self._wake_at = None
+        if next_due is not None:
+            self.wake_at(next_due)

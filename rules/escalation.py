@@ -1,0 +1,66 @@
+"""What happens next in an item's escalation chain: pure functions over a frozen route.
+
+Steps are numbered 0, 1, 2… in the order they run (the last one repeated `repeat` more
+times). Each waits its `after` from the previous step's due time, so a late sweep never
+pushes the rest of the chain later. Once the last step has fired, its people get the same
+`after` again; then `on_exhausted` applies (`keep`: nothing more happens).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rules.policy import escalation_chain
+from rules.schema import EscalationStep, Route
+
+
+@dataclass(frozen=True)
+class Escalate:
+    """Step `index` falls due at `due_at`."""
+
+    index: int
+    step: int  # position in the route's `escalation` list
+    repeat: int  # 0 the first time; 1.. for the repeats of the last step
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Exhaust:
+    """The chain has run out: apply `action` (expire or reject) at `due_at`."""
+
+    index: int
+    due_at: datetime
+    action: str
+
+
+Next = Escalate | Exhaust | None
+
+
+def _at(route: Route, index: int, due_at: datetime) -> Next:
+    chain = escalation_chain(route)
+    if index < len(chain):
+        step = min(index, len(route.escalation) - 1)
+        return Escalate(index, step, index - step, due_at + chain[index].after)
+    if index == len(chain) and chain and route.on_exhausted != "keep":
+        return Exhaust(index, due_at + chain[-1].after, route.on_exhausted)
+    return None
+
+
+def first(route: Route, created_at: datetime) -> Next:
+    """The first thing due for an item that arrived at `created_at` (None: no chain)."""
+    return _at(route, 0, created_at)
+
+
+def after(route: Route, index: int, due_at: datetime) -> Next:
+    """What is due once step `index`, due at `due_at`, has fired."""
+    return _at(route, index + 1, due_at)
+
+
+def step_at(route: Route, index: int) -> EscalationStep:
+    return escalation_chain(route)[index]
+
+
+def exhaust_index(route: Route) -> int:
+    """The index that stands for "the chain ran out" (one past the last step)."""
+    return len(escalation_chain(route))

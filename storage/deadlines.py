@@ -1,0 +1,97 @@
+"""Deadline rows (the `escalation_step` table): scheduling, claiming and cancelling.
+
+A sweeper claims due rows with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN
+IMMEDIATE on SQLite); firing a row happens in its own transaction (storage.escalations),
+which checks the row is still pending, so a step fires once even if two sweepers race
+or a claimer dies and its lease runs out.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, func, select
+
+from storage.db import Database
+from storage.models import EscalationStepRow, StepStatus
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """A deadline to insert: what the rules say comes next for an item."""
+
+    step_index: int
+    step: int
+    repeat: int
+    exhaust: bool
+    due_at: datetime
+
+
+def schedule(session: Session, item_id: str, plan: StepPlan) -> EscalationStepRow:
+    row = EscalationStepRow(
+        item_id=item_id,
+        step_index=plan.step_index,
+        step=plan.step,
+        repeat=plan.repeat,
+        exhaust=plan.exhaust,
+        due_at=plan.due_at,
+    )
+    session.add(row)
+    return row
+
+
+def cancel_pending(session: Session, item_id: str) -> None:
+    session.execute(
+        update(EscalationStepRow)
+        .where(
+            col(EscalationStepRow.item_id) == item_id,
+            col(EscalationStepRow.status) == StepStatus.PENDING,
+        )
+        .values(status=StepStatus.CANCELLED, lease_until=None)
+    )
+
+
+def claim_due(
+    db: Database, *, now: datetime, lease: timedelta, limit: int
+) -> list[EscalationStepRow]:
+    query = (
+        select(EscalationStepRow)
+        .where(
+            EscalationStepRow.status == StepStatus.PENDING,
+            col(EscalationStepRow.due_at) <= now,
+            or_(
+                col(EscalationStepRow.lease_until).is_(None),
+                col(EscalationStepRow.lease_until) < now,
+            ),
+        )
+        .order_by(col(EscalationStepRow.due_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with db.write() as session:
+        rows = list(session.exec(query))
+        for row in rows:
+            row.lease_until = now + lease
+        session.flush()
+        return rows
+
+
+def next_due_at(db: Database) -> datetime | None:
+    with db.read() as session:
+        query = select(func.min(EscalationStepRow.due_at)).where(
+            EscalationStepRow.status == StepStatus.PENDING
+        )
+        return session.exec(query).one()
+
+
+def pending_for_item(db: Database, item_id: str) -> list[EscalationStepRow]:
+    with db.read() as session:
+        query = (
+            select(EscalationStepRow)
+            .where(
+                EscalationStepRow.item_id == item_id,
+                EscalationStepRow.status == StepStatus.PENDING,
+            )
+            .order_by(col(EscalationStepRow.step_index))
+        )
+        return list(session.exec(query))

@@ -1,0 +1,207 @@
+"""Escalation chains end to end, with chains of seconds: on time, once, and stopped by a
+decision."""
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from handlers import blocks
+from tests.callback_receiver import CallbackReceiver
+from tests.harness import BotHarness, make_settings
+from tests.slack_standin import SlackStandIn
+
+CHAIN_RULES = """\
+timezone: UTC
+routes:
+  - name: chain
+    match: {workflow: chain}
+    owner: {channel: C0OWNER, users: [U0ALICE]}
+    escalation:
+      - {after: 2s, to: [U0MANAGER], channel: C0ESC}
+      - {after: 2s, to: [U0DIRECTOR]}
+    on_exhausted: expire
+  - name: chain-reject
+    match: {workflow: chain-reject}
+    owner: {channel: C0OWNER, users: [U0ALICE]}
+    escalation:
+      - {after: 1s, to: [U0MANAGER]}
+    on_exhausted: reject
+  - name: chain-keep
+    match: {workflow: chain-keep}
+    owner: {channel: C0OWNER, users: [U0ALICE]}
+    escalation:
+      - {after: 1s, to: [U0MANAGER]}
+    on_exhausted: keep
+  - name: chain-repeat
+    match: {workflow: chain-repeat}
+    owner: {channel: C0OWNER, users: [U0ALICE]}
+    escalation:
+      - {after: 1s, to: [U0MANAGER], channel: C0ESC}
+    repeat: 2
+    on_exhausted: expire
+"""
+
+
+@pytest.fixture
+def rules_path(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yml"
+    path.write_text(CHAIN_RULES)
+    return path
+
+
+@pytest.fixture
+def bot(database_url: str, standin: SlackStandIn, rules_path: Path) -> Iterator[BotHarness]:
+    harness = BotHarness(
+        make_settings(database_url, standin, rules_path, sweep_seconds=0.5), standin
+    ).start()
+    yield harness
+    harness.stop()
+
+
+def _since_created(item: dict, at_monotonic: float, created_monotonic: float) -> float:
+    return at_monotonic - created_monotonic
+
+
+def _actions(message: dict) -> list[str]:
+    return [
+        element["action_id"]
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def test_each_step_arrives_once_at_its_time_then_the_item_expires(bot: BotHarness) -> None:
+    receiver = CallbackReceiver().start()
+    try:
+        started = time.monotonic()
+        item = bot.submit(workflow="chain", callback_url=receiver.url)
+        assert item["deadline"] is not None
+        bot.standin.wait_for(lambda s: len(bot.escalation_posts(item["id"])) == 1, timeout=6)
+        first = bot.escalation_posts(item["id"])[0]
+        assert first.args["channel"] == "C0ESC"
+        assert 1.9 <= first.at - started <= 3.5
+        level1 = bot.item(item["id"])
+        assert level1["escalation_level"] == 1 and level1["status"] == "pending"
+        assert level1["deadline"] > item["deadline"]
+
+        bot.standin.wait_for(lambda s: len(bot.escalation_posts(item["id"])) == 2, timeout=6)
+        second = bot.escalation_posts(item["id"])[1]
+        assert second.args["channel"].startswith("D")  # by direct message to the director
+        assert bot.standin.calls_to("conversations.open")[0].args["users"] == "U0DIRECTOR"
+        assert 3.9 <= second.at - started <= 5.5
+
+        expired = bot.item(item["id"], wait=6)
+        assert expired["status"] == "expired" and expired["escalation_level"] == 2
+        assert time.monotonic() - started >= 5.9
+        bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=5)
+        assert receiver.successful()[0].json["status"] == "expired"
+        bot.standin.wait_for(
+            lambda s: (
+                all(not _actions(m) for _, m in bot.escalation_messages(item["id"]))
+                and not _actions(bot.message(item["id"]))
+            ),
+            timeout=5,
+        )
+        assert "Expired" in str(bot.message(item["id"])["blocks"])
+        time.sleep(1)
+        assert len(bot.escalation_posts(item["id"])) == 2
+    finally:
+        receiver.stop()
+
+
+def test_the_original_shows_the_escalation_and_the_escalation_says_why(bot: BotHarness) -> None:
+    item = bot.submit(workflow="chain")
+    bot.standin.wait_for(lambda s: bool(bot.escalation_messages(item["id"])), timeout=6)
+    (_key, escalated) = bot.escalation_messages(item["id"])[0]
+    why = str(escalated["blocks"][0])
+    assert "Escalated to you" in why and "waiting" in why and "<@U0ALICE>" in why
+    assert "/archives/C0OWNER/p" in why  # links to the original message
+    assert _actions(escalated) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
+    bot.standin.wait_for(
+        lambda s: "Escalated to <@U0MANAGER> in <#C0ESC>" in str(bot.message(item["id"])["blocks"]),
+        timeout=5,
+    )
+
+
+def test_a_decision_on_the_escalation_updates_both_and_stops_the_chain(bot: BotHarness) -> None:
+    item = bot.submit(workflow="chain")
+    bot.standin.wait_for(lambda s: bool(bot.escalation_messages(item["id"])), timeout=6)
+    (key, _message) = bot.escalation_messages(item["id"])[0]
+    bot.click(item["id"], blocks.APPROVE, "U0MANAGER", on=key)
+    decided = bot.item(item["id"], wait=5)
+    assert decided["status"] == "approved" and decided["decision"]["by"] == "U0MANAGER"
+    bot.standin.wait_for(
+        lambda s: not _actions(bot.message(item["id"])) and not _actions(s.messages[key]),
+        timeout=5,
+    )
+    time.sleep(3)  # past the director's due time: nothing more happens
+    assert len(bot.escalation_posts(item["id"])) == 1
+    assert bot.item(item["id"])["status"] == "approved"
+
+
+def test_the_manager_may_decide_only_once_escalated_to(bot: BotHarness) -> None:
+    item = bot.submit(workflow="chain")
+    bot.click(item["id"], blocks.APPROVE, "U0MANAGER")
+    bot.standin.wait_for(lambda s: bool(bot.ephemerals_to("U0MANAGER")))
+    assert bot.item(item["id"])["status"] == "pending"
+    bot.standin.wait_for(lambda s: bool(bot.escalation_messages(item["id"])), timeout=6)
+    bot.click(item["id"], blocks.APPROVE, "U0MANAGER")  # now from the original message
+    assert bot.item(item["id"], wait=5)["status"] == "approved"
+
+
+def test_on_exhausted_reject(bot: BotHarness) -> None:
+    item = bot.submit(workflow="chain-reject")
+    rejected = bot.item(item["id"], wait=8)
+    assert rejected["status"] == "rejected"
+    assert rejected["decision"]["by"] == "hitl" and rejected["decision"]["reason"] == "no_decision"
+
+
+def test_on_exhausted_keep_stays_pending_without_more_escalations(bot: BotHarness) -> None:
+    item = bot.submit(workflow="chain-keep")
+    bot.standin.wait_for(lambda s: len(bot.escalation_posts(item["id"])) == 1, timeout=5)
+    time.sleep(2.5)
+    kept = bot.item(item["id"])
+    assert kept["status"] == "pending" and kept["deadline"] is None
+    assert len(bot.escalation_posts(item["id"])) == 1
+
+
+def test_repeat_runs_the_last_step_again(bot: BotHarness) -> None:
+    started = time.monotonic()
+    item = bot.submit(workflow="chain-repeat")
+    bot.standin.wait_for(lambda s: len(bot.escalation_posts(item["id"])) == 3, timeout=8)
+    times = [call.at - started for call in bot.escalation_posts(item["id"])]
+    assert [round(t) for t in times] == [1, 2, 3]
+    assert bot.item(item["id"], wait=5)["status"] == "expired"
+    assert len(bot.escalation_posts(item["id"])) == 3
+
+
+def test_editing_the_rules_never_changes_a_waiting_items_chain(
+    bot: BotHarness, rules_path: Path
+) -> None:
+    item = bot.submit(workflow="chain")
+    rules_path.write_text(CHAIN_RULES.replace("after: 2s, to: [U0MANAGER]", "after: 1h, to: [U0X]"))
+    time.sleep(0.1)
+    newer = bot.submit(workflow="chain")
+    bot.standin.wait_for(lambda s: len(bot.escalation_posts(item["id"])) == 1, timeout=6)
+    assert bot.escalation_posts(newer["id"]) == []  # the new rules: an hour away
+    assert bot.item(newer["id"])["rules_version"] != item["rules_version"]
+    gap = datetime.fromisoformat(newer["deadline"]) - datetime.fromisoformat(newer["created_at"])
+    assert gap.total_seconds() == 3600
+
+
+def test_the_audit_trail_records_each_escalation(bot: BotHarness) -> None:
+    from storage import audit
+
+    item = bot.submit(workflow="chain-repeat")
+    assert bot.item(item["id"], wait=8)["status"] == "expired"
+    with bot.runtime.db.read() as session:
+        events = audit.trail(session, item["id"])
+    actions = [event.action for event in events]
+    assert actions.count("escalated") == 3 and actions[-1] == "decided"
+    levels = [event.detail["level"] for event in events if event.action == "escalated"]
+    assert levels == [1, 2, 3]
+    assert all(e.source == "scheduler" for e in events if e.action == "escalated")
