@@ -9,9 +9,10 @@ deadlines live in the database, where claiming them makes each fire once.
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerThreadPool
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -78,16 +79,23 @@ class EscalationClock:
         self.batch = batch
         self.on_fired = on_fired
         self._sweeping = threading.Lock()
+        # Firing is one short transaction per step; on PostgreSQL several run side by side
+        # (SQLite takes one writer at a time, so more threads would only queue).
+        self._firers = ThreadPoolExecutor(1 if db.is_sqlite else 4, thread_name_prefix="fire")
         self._wake_at: datetime | None = None
+        self._stopping = threading.Event()
         self._wake_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(2)},
+            executors={"default": SchedulerThreadPool(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
 
     def start(self) -> None:
+        # A sweep that outlasts its interval makes APScheduler warn on every tick; the
+        # overlap is intended (the running sweep handles the rows), so only errors show.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         # The first sweep runs at once: steps that fell due while everything was down.
         self.scheduler.add_job(
             self.sweep,
@@ -100,7 +108,9 @@ class EscalationClock:
         self.signals.on_deadline(self.wake_at)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.scheduler.shutdown(wait=True)
+        self._firers.shutdown(wait=True)
 
     def wake_at(self, due_at: datetime) -> None:
         """Make sure a sweep runs at `due_at` (a new deadline may be earlier than the next)."""
@@ -126,9 +136,8 @@ class EscalationClock:
                 rows = deadlines.claim_due(
                     self.db, now=self.now(), lease=self.lease, limit=self.batch
                 )
-                for row in rows:
-                    fired += self._fire(row)
-                if len(rows) < self.batch:
+                fired += sum(self._firers.map(self._fire, rows))
+                if len(rows) < self.batch or self._stopping.is_set():
                     break
         except Exception:
             log.exception("escalation sweep failed; the next sweep tries again")

@@ -84,7 +84,7 @@ class OutboxWorker:
         policy: RetryPolicy,
         webhook_secret: str | None,
         poll_seconds: float = 1.0,
-        concurrency: int = 4,
+        concurrency: int = 8,
     ) -> None:
         self.db = db
         self.slack = slack

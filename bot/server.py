@@ -90,6 +90,8 @@ class Runtime:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
+        self._stop_lock = threading.Lock()
+        self._stopped = False
 
     def check_slack(self) -> None:
         """A wrong token stops the bot; Slack being unreachable only warns (items queue)."""
@@ -156,6 +158,11 @@ class Runtime:
             pass
 
     def stop(self) -> None:
+        """Stops everything once; safe to call again (a signal and the main loop both may)."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

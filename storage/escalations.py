@@ -108,6 +108,9 @@ def _escalate(
     if firing.next_step is not None:
         deadlines.schedule(session, item.id, firing.next_step)
     session.add(item)
+    # The original message learns of the escalation first; the escalation messages are
+    # posted after it, already showing the current state, so they need no update.
+    enqueue_update(session, item, now)
     for target in [firing.channel] if firing.channel else firing.to:
         message = ItemMessage(item_id=item.id, level=level, target=target, at=now)
         session.add(message)
@@ -119,7 +122,6 @@ def _escalate(
             now=now,
             payload={"message_id": message.id},
         )
-    enqueue_update(session, item, now)
     audit.record(
         session,
         item_id=item.id,

@@ -1,9 +1,7 @@
 """The real `hitl serve` process: settings errors, crashes, Socket Mode."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,63 +9,18 @@ import httpx
 import pytest
 
 from handlers import blocks
-from tests.harness import AGENT_TOKEN, SIGNING_SECRET, BotHarness, invoice, make_settings
+from tests.harness import AGENT_TOKEN, BotHarness, invoice, make_settings
+from tests.processes import HITL, free_port, serve_env, start_serve
 from tests.slack_payloads import block_actions
 from tests.slack_standin import SlackStandIn
-
-HITL = str(Path(sys.executable).parent / "hitl")
-
-
-def _env(database_url: str, standin: SlackStandIn, rules_path: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HITL_"))}
-    env.update(
-        SLACK_BOT_TOKEN=standin.bot_token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=standin.url,
-        HITL_DATABASE_URL=database_url,
-        HITL_RULES=str(rules_path),
-        HITL_PORT=str(port),
-        HITL_API_TOKENS=f"invoice-bot:{AGENT_TOKEN}",
-        HITL_OUTBOX_POLL_SECONDS="0.2",
-        HITL_RETRY_BASE_SECONDS="0.2",
-        HITL_RETRY_MAX_SECONDS="0.5",
-        HITL_OUTBOX_LEASE_SECONDS="2",  # the killed process's in-flight rows come back soon
-    )
-    return env
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [HITL, "serve"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{env['HITL_PORT']}/healthz"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read().decode() if process.stdout else "exited")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("hitl serve did not become healthy")
 
 
 def test_killed_between_accepting_and_posting_posts_once_after_restart(
     database_url: str, standin: SlackStandIn, rules_path: Path, tmp_path: Path
 ) -> None:
-    env = _env(database_url, standin, rules_path, _free_port())
+    env = serve_env(database_url, standin, rules_path, free_port())
     standin.fail_next(10_000, status=500, methods={"chat.postMessage"})  # Slack is down
-    process = _start(env, tmp_path)
+    process = start_serve(env, tmp_path)
     api = f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews"
     headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
     ids = [
@@ -78,7 +31,7 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
     process.wait(10)
     assert standin.calls_to("chat.postMessage") == []
     standin.reset()  # Slack is back
-    restarted = _start(env, tmp_path)
+    restarted = start_serve(env, tmp_path)
     try:
 
         def posted(item_id: str) -> int:
@@ -112,7 +65,7 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
 def test_bad_settings_stop_serve_with_one_clear_line(
     standin: SlackStandIn, rules_path: Path, tmp_path: Path, change: dict, expected: str
 ) -> None:
-    env = _env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, _free_port())
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
     for key, value in change.items():
         if value is None:
             env.pop(key, None)
@@ -132,7 +85,7 @@ def test_an_invalid_rules_file_stops_serve_with_its_errors(
 ) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text("routes:\n  - name: x\n    match: {workflow: a}\n    owner: {channel: nope}\n")
-    env = _env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules, _free_port())
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules, free_port())
     result = subprocess.run(
         [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
@@ -199,13 +152,13 @@ def test_socket_mode_click_reaches_the_same_handlers(
 def test_settings_are_read_from_a_dot_env_file(
     standin: SlackStandIn, rules_path: Path, tmp_path: Path
 ) -> None:
-    env = _env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, _free_port())
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
     for key in ("SLACK_BOT_TOKEN", "SLACK_API_URL"):
         env.pop(key)
     (tmp_path / ".env").write_text(
         f"SLACK_BOT_TOKEN={standin.bot_token}\nSLACK_API_URL={standin.url}\n"
     )
-    process = _start(env, tmp_path)  # healthy: the token and the API URL came from .env
+    process = start_serve(env, tmp_path)  # healthy: the token and the API URL came from .env
     process.terminate()
     process.wait(10)
     assert standin.calls_to("auth.test")

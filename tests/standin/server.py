@@ -73,6 +73,7 @@ class _Reply:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # many bot threads connect at once; Slack does not reset them
 
     def __init__(self, standin: SlackStandIn) -> None:
         self.standin = standin
