@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _WAKE_JOB = "escalation-wake"
 _SWEEP_JOB = "escalation-sweep"
+_FIRE_CHUNK = 25  # steps fired per transaction
 
 
 def plan_of(route: Route, next_step: escalation.Next) -> StepPlan | None:
@@ -136,7 +137,8 @@ class EscalationClock:
                 rows = deadlines.claim_due(
                     self.db, now=self.now(), lease=self.lease, limit=self.batch
                 )
-                fired += sum(self._firers.map(self._fire, rows))
+                chunks = [rows[i : i + _FIRE_CHUNK] for i in range(0, len(rows), _FIRE_CHUNK)]
+                fired += sum(self._firers.map(self._fire, chunks))
                 if len(rows) < self.batch or self._stopping.is_set():
                     break
         except Exception:
@@ -146,19 +148,28 @@ class EscalationClock:
             self._schedule_next_wake()
         return fired
 
-    def _fire(self, row: EscalationStepRow) -> int:
-        assert row.id is not None
+    def _fire(self, rows: list[EscalationStepRow]) -> int:
+        """Fires a chunk of claimed steps in one transaction; one by one if that fails, so
+        one broken item cannot hold back the others."""
+        ids = [row.id for row in rows if row.id is not None]
         try:
-            result = escalations.fire(self.db, row.id, now=self.now(), plan=plan_firing)
+            results = escalations.fire_many(self.db, ids, now=self.now(), plan=plan_firing)
         except Exception:
-            log.exception("escalation: firing step %s of %s failed", row.id, row.item_id)
-            return 0
-        if result.outcome == FireOutcome.STALE:
-            return 0
-        log.info("escalation: item %s %s (level %s)", row.item_id, result.outcome, result.level)
-        self.on_fired(result.outcome)
-        self.signals.changed(row.item_id)
-        return 1
+            if len(ids) == 1:
+                log.exception("escalation: firing step %s failed", ids[0])
+                return 0
+            return sum(self._fire([row]) for row in rows)
+        fired = 0
+        for result in results:
+            if result.outcome == FireOutcome.STALE:
+                continue
+            log.info(
+                "escalation: item %s %s (level %s)", result.item_id, result.outcome, result.level
+            )
+            self.on_fired(result.outcome)
+            self.signals.changed(result.item_id)
+            fired += 1
+        return fired
 
     def _schedule_next_wake(self) -> None:
         try:

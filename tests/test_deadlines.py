@@ -1,0 +1,136 @@
+"""Deadline rows on SQLite and PostgreSQL, with an injected clock: a step fires once."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.escalation_clock import first_step, plan_firing
+from rules import load_rules_text
+from storage import deadlines, escalations, outbox, reviews
+from storage.db import Database
+from storage.escalations import FireOutcome
+from storage.migrate import migrate
+from storage.models import OutboxKind, Status, StepStatus
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+RULES = """\
+routes:
+  - name: chain
+    match: {workflow: chain}
+    owner: {channel: C0OWNER, users: [U0ALICE]}
+    escalation:
+      - {after: 30m, to: [U0MANAGER], channel: C0ESC}
+      - {after: 2h, to: [U0DIRECTOR, U0VP]}
+"""
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+def _create(db: Database, n: int = 0) -> str:
+    route = load_rules_text(RULES).rules.routes[0]
+    routing = reviews.Routing(
+        route="chain",
+        route_snapshot=route.model_dump(mode="json"),
+        rules_version="v1",
+        channel="C0OWNER",
+        auto_approved=False,
+        first_step=first_step(route, T0),
+    )
+    new = reviews.NewItem(
+        agent="bot", workflow="chain", title="t", output="o", confidence=0.5, external_id=f"e{n}"
+    )
+    return reviews.create_item(db, new, routing, now=T0).item.id
+
+
+def _claim_and_fire(db: Database, at: datetime) -> list[FireOutcome]:
+    rows = deadlines.claim_due(db, now=at, lease=timedelta(minutes=1), limit=100)
+    return [escalations.fire(db, row.id, now=at, plan=plan_firing).outcome for row in rows]
+
+
+def test_nothing_fires_before_its_due_time(db: Database) -> None:
+    item_id = _create(db)
+    assert reviews.get_item(db, item_id).deadline == T0 + timedelta(minutes=30)
+    assert _claim_and_fire(db, T0 + timedelta(minutes=29, seconds=59)) == []
+
+
+def test_firing_moves_the_item_and_queues_the_next_step_in_one_go(db: Database) -> None:
+    item_id = _create(db)
+    assert _claim_and_fire(db, T0 + timedelta(minutes=30, seconds=1)) == [FireOutcome.ESCALATED]
+    item = reviews.get_item(db, item_id)
+    assert item.escalation_level == 1
+    assert item.escalations[0]["to"] == ["U0MANAGER"] and item.escalations[0]["channel"] == "C0ESC"
+    # The next step waits from the previous due time, not from when the sweep ran.
+    assert item.deadline == T0 + timedelta(minutes=150)
+    kinds = [row.kind for row in outbox.rows_for_item(db, item_id)]
+    assert kinds.count(OutboxKind.POST_ESCALATION) == 1
+    assert _claim_and_fire(db, T0 + timedelta(minutes=150)) == [FireOutcome.ESCALATED]
+    kinds = [row.kind for row in outbox.rows_for_item(db, item_id)]
+    assert kinds.count(OutboxKind.POST_ESCALATION) == 3  # one DM each for director and VP
+    assert reviews.get_item(db, item_id).status == Status.PENDING
+    # Then the director's own wait runs out: the route expires the item (the default).
+    assert _claim_and_fire(db, T0 + timedelta(minutes=270)) == [FireOutcome.EXHAUSTED]
+    assert reviews.get_item(db, item_id).status == Status.EXPIRED
+    assert deadlines.pending_for_item(db, item_id) == []
+
+
+def test_deciding_cancels_the_pending_step(db: Database) -> None:
+    item_id = _create(db)
+    reviews.decide(db, item_id, status=Status.APPROVED, by="U0ALICE", source="slack", now=T0)
+    assert deadlines.pending_for_item(db, item_id) == []
+    assert _claim_and_fire(db, T0 + timedelta(hours=5)) == []
+
+
+def test_a_claimed_step_whose_claimer_died_is_claimed_again_and_fires_once(db: Database) -> None:
+    _create(db)
+    due = T0 + timedelta(minutes=31)
+    abandoned = deadlines.claim_due(db, now=due, lease=timedelta(minutes=1), limit=10)
+    assert len(abandoned) == 1
+    assert deadlines.claim_due(db, now=due, lease=timedelta(minutes=1), limit=10) == []
+    later = due + timedelta(minutes=2)  # the lease ran out
+    assert _claim_and_fire(db, later) == [FireOutcome.ESCALATED]
+    stale = escalations.fire(db, abandoned[0].id, now=later, plan=plan_firing)
+    assert stale.outcome == FireOutcome.STALE  # the first claimer wakes up too late
+
+
+def test_racing_sweepers_fire_each_step_exactly_once(db: Database) -> None:
+    ids = [_create(db, n) for n in range(40)]
+    due = T0 + timedelta(minutes=31)
+    outcomes: list[FireOutcome] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def sweeper() -> None:
+        barrier.wait()
+        while rows := deadlines.claim_due(db, now=due, lease=timedelta(minutes=1), limit=5):
+            for row in rows:
+                result = escalations.fire(db, row.id, now=due, plan=plan_firing)
+                with lock:
+                    outcomes.append(result.outcome)
+
+    threads = [threading.Thread(target=sweeper) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count(FireOutcome.ESCALATED) == 40
+    for item_id in ids:
+        kinds = [row.kind for row in outbox.rows_for_item(db, item_id)]
+        assert kinds.count(OutboxKind.POST_ESCALATION) == 1
+        assert reviews.get_item(db, item_id).escalation_level == 1
+
+
+def test_step_rows_keep_one_row_per_item_step_and_repeat(db: Database) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    item_id = _create(db)
+    plan = deadlines.StepPlan(0, 0, 0, False, T0)
+    with pytest.raises(IntegrityError), db.write() as session:
+        deadlines.schedule(session, item_id, plan)
+    assert [row.status for row in deadlines.pending_for_item(db, item_id)] == [StepStatus.PENDING]
