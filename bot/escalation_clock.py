@@ -12,10 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerThreadPool
-from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.scheduler import create_scheduler
 from bot.signals import ChangeSignals
 from rules import Route, escalation
 from storage import deadlines, escalations
@@ -71,6 +70,7 @@ class EscalationClock:
         lease: timedelta = timedelta(seconds=60),
         batch: int = 500,
         on_fired: Callable[[FireOutcome], None] = lambda outcome: None,
+        scheduler: BackgroundScheduler | None = None,
     ) -> None:
         self.db = db
         self.signals = signals
@@ -86,17 +86,12 @@ class EscalationClock:
         self._wake_at: datetime | None = None
         self._stopping = threading.Event()
         self._wake_lock = threading.Lock()
-        self.scheduler = BackgroundScheduler(
-            jobstores={"default": MemoryJobStore()},
-            executors={"default": SchedulerThreadPool(2)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone="UTC",
-        )
+        # A clock given no scheduler runs its own (benchmarks); in `hitl serve` the runtime
+        # shares one and starts and stops it.
+        self._owns_scheduler = scheduler is None
+        self.scheduler = scheduler or create_scheduler()
 
     def start(self) -> None:
-        # A sweep that outlasts its interval makes APScheduler warn on every tick; the
-        # overlap is intended (the running sweep handles the rows), so only errors show.
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         # The first sweep runs at once: steps that fell due while everything was down.
         self.scheduler.add_job(
             self.sweep,
@@ -105,16 +100,24 @@ class EscalationClock:
             id=_SWEEP_JOB,
             next_run_time=self.now(),
         )
-        self.scheduler.start()
+        if self._owns_scheduler:
+            self.scheduler.start()
         self.signals.on_deadline(self.wake_at)
 
     def stop(self) -> None:
         self._stopping.set()
-        self.scheduler.shutdown(wait=True)
+        # Not shutdown(wait=True): it holds the job-store lock while it waits, and a running
+        # sweep that schedules its next wake-up would wait on that lock forever.
+        if self._owns_scheduler:
+            self.scheduler.shutdown(wait=False)
+        if self._sweeping.acquire(timeout=30):  # let a running sweep finish its chunk
+            self._sweeping.release()
         self._firers.shutdown(wait=True)
 
     def wake_at(self, due_at: datetime) -> None:
         """Make sure a sweep runs at `due_at` (a new deadline may be earlier than the next)."""
+        if self._stopping.is_set():
+            return
         with self._wake_lock:
             if self._wake_at is not None and self._wake_at <= due_at:
                 return  # an earlier wake-up is already set; its sweep reschedules

@@ -19,13 +19,23 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from standardwebhooks import Webhook
 
+from bot import digest_publisher
 from bot.api_models import ReviewOut
 from bot.metrics import Metrics
 from bot.signals import ChangeSignals
+from digest.model import Period
 from handlers.blocks import escalation_message, item_message
-from storage import escalations, outbox, reviews
+from rules import LoadedRules
+from storage import digests, escalations, outbox, reviews
 from storage.db import Database
-from storage.models import CallbackStatus, Decision, OutboxKind, OutboxMessage, ReviewItem
+from storage.models import (
+    CallbackStatus,
+    Decision,
+    OutboxKind,
+    OutboxMessage,
+    ReviewItem,
+    SpotCheck,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +93,7 @@ class OutboxWorker:
         now: Callable[[], datetime],
         policy: RetryPolicy,
         webhook_secret: str | None,
+        current_rules: Callable[[], LoadedRules],
         poll_seconds: float = 1.0,
         concurrency: int = 8,
     ) -> None:
@@ -93,6 +104,7 @@ class OutboxWorker:
         self.now = now
         self.policy = policy
         self.webhook = Webhook(webhook_secret) if webhook_secret else None
+        self.current_rules = current_rules
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
         self.http = httpx.Client(timeout=10.0, follow_redirects=False)
@@ -161,6 +173,8 @@ class OutboxWorker:
             try:
                 if kind == OutboxKind.CALLBACK:
                     self._callback(row)
+                elif kind == OutboxKind.POST_DIGEST:
+                    self._digest(int(row.payload["run_id"]))
                 else:
                     self._slack(row, kind)
             except _Retry as retry:
@@ -222,8 +236,12 @@ class OutboxWorker:
         except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
             raise _Retry(f"Slack unreachable: {error}") from None
 
-    def _rendered(self, item: ReviewItem) -> tuple[Decision | None, list[str]]:
-        return reviews.get_decision(self.db, item.id), reviews.approvers_of(self.db, item)
+    def _rendered(self, item: ReviewItem) -> tuple[Decision | None, list[str], list[SpotCheck]]:
+        return (
+            reviews.get_decision(self.db, item.id),
+            reviews.approvers_of(self.db, item),
+            reviews.spot_checks_of(self.db, item.id),
+        )
 
     def _post_item(self, item: ReviewItem) -> None:
         if item.message_ts:
@@ -248,8 +266,9 @@ class OutboxWorker:
         channel = message.target
         if channel[0] in "UW":  # a person: by direct message
             channel = self.slack.conversations_open(users=channel)["channel"]["id"]
+        decision, approvers, _checks = self._rendered(item)
         text, blocks = escalation_message(
-            item, *self._rendered(item), message.level, self._permalink(item)
+            item, decision, approvers, message.level, self._permalink(item)
         )
         response = self.slack.chat_postMessage(
             channel=channel,
@@ -268,9 +287,9 @@ class OutboxWorker:
 
     def _update_item(self, item: ReviewItem) -> None:
         """Every message of the item shows its current state: original and escalations."""
-        decision, approvers = self._rendered(item)
+        decision, approvers, checks = self._rendered(item)
         if item.message_ts:
-            text, blocks = item_message(item, decision, approvers)
+            text, blocks = item_message(item, decision, approvers, checks)
             self.slack.chat_update(
                 channel=item.channel, ts=item.message_ts, text=text, blocks=blocks
             )
@@ -285,14 +304,45 @@ class OutboxWorker:
 
     def _permalink(self, item: ReviewItem) -> str | None:
         """Slack's documented permalink form, from the workspace URL auth.test gives."""
-        if not item.message_ts:
-            return None
-        if self._team_url is None:
-            self._team_url = str(self.slack.auth_test().get("url") or "")
-        if not self._team_url:
+        team_url = self.team_url() if item.message_ts else None
+        if not team_url or not item.message_ts:
             return None
         message_id = item.message_ts.replace(".", "")
-        return f"{self._team_url.rstrip('/')}/archives/{item.channel}/p{message_id}"
+        return f"{team_url.rstrip('/')}/archives/{item.channel}/p{message_id}"
+
+    def team_url(self) -> str | None:
+        if self._team_url is None:
+            self._team_url = str(self.slack.auth_test().get("url") or "")
+        return self._team_url or None
+
+    # The digest ------------------------------------------------------------------------
+
+    def _digest(self, run_id: int) -> None:
+        """Posts a claimed digest; each part is recorded, so a retry repeats none of it."""
+        run = digests.get_run(self.db, run_id)
+        if run is None:
+            raise _GiveUp("digest run not found")
+        rules = self.current_rules().rules
+        if rules.digest is None:
+            raise _GiveUp("the rules no longer name a digest channel")
+        period = Period(label=run.period, since=run.since, until=run.until, timezone=rules.timezone)
+        try:
+            digest = digest_publisher.build(
+                self.db, rules, period, now=self.now(), team_url=self.team_url()
+            )
+            channel, ts = run.channel, run.message_ts
+            if not ts:
+                channel, ts = digest_publisher.post_message(
+                    self.slack, rules.digest.channel, digest
+                )
+                digests.mark_message(self.db, run_id, channel=channel, ts=ts)
+            if not run.chart_posted and channel:
+                digest_publisher.post_chart(self.slack, channel, ts, digest)
+                digests.mark_chart(self.db, run_id)
+        except SlackApiError as error:
+            raise self._classify(error) from None
+        except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
+            raise _Retry(f"Slack unreachable: {error}") from None
 
     def _classify(self, error: SlackApiError) -> Exception:
         response = error.response

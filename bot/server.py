@@ -11,11 +11,13 @@ import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
+from bot.digest_job import DigestJob
 from bot.escalation_clock import EscalationClock
 from bot.http_app import create_http_app
 from bot.metrics import Metrics
 from bot.outbox_worker import OutboxWorker, RetryPolicy
 from bot.rules_provider import RulesProvider
+from bot.scheduler import create_scheduler
 from bot.settings import Settings
 from bot.signals import ChangeSignals
 from bot.slack_app import create_bolt_app, create_web_client
@@ -77,14 +79,24 @@ class Runtime:
                 lease=timedelta(seconds=settings.outbox_lease_seconds),
             ),
             webhook_secret=settings.webhook_secret,
+            current_rules=self.rules.current,
             poll_seconds=settings.outbox_poll_seconds,
         )
+        self.scheduler = create_scheduler()
         self.clock = EscalationClock(
             db=self.db,
             signals=self.signals,
             now=now,
             sweep_seconds=settings.sweep_seconds,
             on_fired=lambda outcome: self.metrics.escalations.labels(outcome).inc(),
+            scheduler=self.scheduler,
+        )
+        self.digest = DigestJob(
+            db=self.db,
+            rules=self.rules,
+            scheduler=self.scheduler,
+            now=now,
+            queued=self.signals.outbox.set,
         )
         self.socket_mode: SocketModeHandler | None = None
         self._server: uvicorn.Server | None = None
@@ -118,6 +130,8 @@ class Runtime:
         self.check_slack()
         self.worker.start()
         self.clock.start()
+        self.digest.start()
+        self.scheduler.start()
         if self.settings.socket_mode:
             self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token)
             self.socket_mode.connect()
@@ -169,6 +183,7 @@ class Runtime:
             self._thread.join(timeout=10)
         if self.socket_mode is not None:
             self.socket_mode.close()
+        self.scheduler.shutdown(wait=False)
         self.clock.stop()
         self.worker.stop()
         self.db.dispose()

@@ -10,15 +10,34 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 
-class Settings(BaseSettings):
+class StoreSettings(BaseSettings):
+    """What commands that only read the record need (`hitl digest`)."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    slack_bot_token: str = Field(validation_alias="SLACK_BOT_TOKEN")
-    slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
-    slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
-    slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     database_url: str = Field("sqlite:///hitl.db", validation_alias="HITL_DATABASE_URL")
     rules_path: Path = Field(Path("rules.yml"), validation_alias="HITL_RULES")
+    slack_bot_token: str | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError as error:
+            raise ValueError(f"is not a database URL ({error})") from None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class Settings(StoreSettings):
+    """Everything `hitl serve` needs."""
+
+    slack_bot_token: str = Field(validation_alias="SLACK_BOT_TOKEN")  # type: ignore[assignment]
+    slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     host: str = Field("127.0.0.1", validation_alias="HITL_HOST")
     port: int = Field(3000, ge=0, le=65535, validation_alias="HITL_PORT")
     api_tokens: str | None = Field(None, validation_alias="HITL_API_TOKENS")
@@ -52,17 +71,6 @@ class Settings(BaseSettings):
         if value and not value.startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return value or None
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: str) -> str:
-        try:
-            backend = make_url(value).get_backend_name()
-        except ArgumentError as error:
-            raise ValueError(f"is not a database URL ({error})") from None
-        if backend not in ("sqlite", "postgresql", "postgres"):
-            raise ValueError("must be a sqlite:/// or postgresql:// URL")
-        return value
 
     @field_validator("api_tokens")
     @classmethod

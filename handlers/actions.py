@@ -42,6 +42,14 @@ def register(app: App, deps: HandlerDeps) -> None:
         reasons = decisions.route_of(item).reject_reasons
         client.views_open(trigger_id=body["trigger_id"], view=blocks.reject_modal(item, reasons))
 
+    @app.action(blocks.SPOT_OK)
+    @app.action(blocks.SPOT_WRONG)
+    def spot_check(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        item_id, user_id = _clicked(body)
+        verdict = "ok" if body["actions"][0]["action_id"] == blocks.SPOT_OK else "wrong"
+        _tell_if_not_decided(respond, decisions.spot_check(deps, item_id, user_id, verdict))
+
     @app.action(blocks.VIEW_OUTPUT)
     def view_output(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()

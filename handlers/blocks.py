@@ -7,10 +7,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from handlers.text import cut, cut_escaped, escape, escaped_chunks, plain
-from storage.models import Decision, ReviewItem, Status
+from storage.models import Decision, ReviewItem, SpotCheck, Status
 
 ACTIONS_BLOCK = "review_actions"
 APPROVE, EDIT, REJECT, VIEW_OUTPUT = "approve", "edit", "reject", "view_output"
+SPOT_OK, SPOT_WRONG = "spot_ok", "spot_wrong"
 EDIT_CALLBACK, REJECT_CALLBACK = "edit_submit", "reject_submit"
 REASON_BLOCK, NOTE_BLOCK = "reason", "note"
 OUTPUT_BLOCK_PREFIX = "output_"
@@ -59,7 +60,10 @@ def percent(item: ReviewItem) -> str:
 
 
 def item_message(
-    item: ReviewItem, decision: Decision | None, approvers: Sequence[str] = ()
+    item: ReviewItem,
+    decision: Decision | None,
+    approvers: Sequence[str] = (),
+    spot_checks: Sequence[SpotCheck] = (),
 ) -> tuple[str, list[Block]]:
     """The review message: what the agent produced, and the buttons or the outcome."""
     blocks: list[Block] = [
@@ -80,9 +84,31 @@ def item_message(
         blocks.append(_buttons(item, show_full=was_cut))
     else:
         blocks.append(_context(outcome_line(item, decision)))
+        if item.status == Status.AUTO_APPROVED:
+            blocks.extend(_spot_check(item, spot_checks))
         if was_cut:
             blocks.append(_full_output_button(item))
     return notification_text(item), blocks
+
+
+def _spot_check(item: ReviewItem, checks: Sequence[SpotCheck]) -> list[Block]:
+    """Auto-approved items posted for a spot check: was the machine right?"""
+    spot: list[Block] = [
+        {
+            "type": "actions",
+            "block_id": "spot_check",
+            "elements": [
+                _button("Looks right", SPOT_OK, item.id, style="primary"),
+                _button("Wrong", SPOT_WRONG, item.id, style="danger"),
+            ],
+        }
+    ]
+    if checks:
+        verdicts = ", ".join(
+            f"{'👍' if check.verdict == 'ok' else '👎'} <@{check.user_id}>" for check in checks
+        )
+        spot.append(_context(f"Spot check: {verdicts}"))
+    return spot
 
 
 def _escalation_history(item: ReviewItem) -> list[Block]:

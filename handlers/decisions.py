@@ -147,3 +147,16 @@ def outcome_message(result: DecideResult, user_id: str) -> str | None:
         assert result.item is not None
         return refusal_text(result.item)
     return already_decided_text(result)
+
+
+def spot_check(deps: HandlerDeps, item_id: str, user_id: str, verdict: str) -> str | None:
+    """Records a spot-check verdict; returns what to tell the user when it was refused."""
+    item = reviews.get_item(deps.db, item_id)
+    if item is None:
+        return "This item no longer exists."
+    if not allowed(item, user_id):
+        return refusal_text(item)
+    if reviews.record_spot_check(deps.db, item_id, by=user_id, verdict=verdict, now=deps.now()):
+        deps.changed(item_id)
+        return None
+    return "Only auto-approved items are spot-checked."

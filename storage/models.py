@@ -34,6 +34,7 @@ class OutboxKind(StrEnum):
     POST_ITEM = "post_item"  # first message in the owner's channel
     POST_ESCALATION = "post_escalation"  # the item again, to the people it is escalated to
     UPDATE_ITEM = "update_item"  # re-render every message of the item in place
+    POST_DIGEST = "post_digest"  # the friction digest of one period, to the digest channel
     CALLBACK = "callback"  # POST the final item to the agent's callback_url
 
 
@@ -56,6 +57,7 @@ class ReviewItem(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("agent", "external_id", name="uq_review_item_agent_external_id"),
         Index("ix_review_item_status_created", "status", "created_at"),
+        Index("ix_review_item_created", "created_at"),  # the digest reads periods
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -84,6 +86,8 @@ class ReviewItem(SQLModel, table=True):
     approval_round: int = 0
     created_at: datetime = _ts(nullable=False)
     deadline: datetime | None = _ts(nullable=True)
+    # When the first escalation step was due: "waited past the first deadline" in the digest.
+    first_deadline: datetime | None = _ts(nullable=True)
     decided_at: datetime | None = _ts(nullable=True)
     callback_status: str = Field(default=CallbackStatus.NONE, max_length=20)
     callback_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -152,6 +156,40 @@ class ItemMessage(SQLModel, table=True):
     at: datetime = _ts(nullable=False)
 
 
+class SpotCheck(SQLModel, table=True):
+    """A person's verdict on an auto-approved item posted for a spot check (audit_sample).
+
+    It never changes the item (a decided item never changes); the digest reads it to tell
+    whether an auto-approve threshold is too low."""
+
+    __tablename__ = "spot_check"
+    __table_args__ = (UniqueConstraint("item_id", "user_id", name="uq_spot_check_item_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    user_id: str = Field(max_length=100)
+    verdict: str = Field(max_length=10)  # ok | wrong
+    at: datetime = _ts(nullable=False)
+
+
+class DigestRun(SQLModel, table=True):
+    """One digest per period: the unique key decides which replica posts it."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("job", "period", name="uq_digest_run_job_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    period: str = Field(max_length=40)  # e.g. 2026-W47
+    since: datetime = _ts(nullable=False)
+    until: datetime = _ts(nullable=False)
+    created_at: datetime = _ts(nullable=False)
+    # Filled in as the post proceeds, so a retry after an outage repeats no part of it.
+    channel: str | None = Field(default=None, max_length=40)
+    message_ts: str | None = Field(default=None, max_length=40)
+    chart_posted: bool = False
+
+
 class Approval(SQLModel, table=True):
     """One person's approval on a route that needs several (approvals_required > 1)."""
 
@@ -192,7 +230,10 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Stable across retries: it is the `webhook-id` of a callback.
     delivery_id: str = Field(unique=True, max_length=40)
-    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    # None for side effects of no single item (the weekly digest).
+    item_id: str | None = Field(
+        default=None, foreign_key="review_item.id", index=True, max_length=40
+    )
     kind: str = Field(max_length=20)
     payload: dict[str, Any] = _json(nullable=False)
     status: str = Field(default=OutboxStatus.PENDING, max_length=20)
@@ -211,12 +252,14 @@ __all__ = [
     "AuditEvent",
     "CallbackStatus",
     "Decision",
+    "DigestRun",
     "EscalationStepRow",
     "ItemMessage",
     "OutboxKind",
     "OutboxMessage",
     "OutboxStatus",
     "ReviewItem",
+    "SpotCheck",
     "Status",
     "StepStatus",
     "utcnow",

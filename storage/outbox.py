@@ -22,7 +22,7 @@ SLACK_KINDS = (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION, OutboxKind.UPDA
 def enqueue(
     session: Session,
     *,
-    item_id: str,
+    item_id: str | None,
     kind: OutboxKind,
     now: datetime,
     payload: dict[str, Any] | None = None,

@@ -24,6 +24,7 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     ReviewItem,
+    SpotCheck,
     Status,
 )
 
@@ -117,6 +118,7 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
         channel=routing.channel,
         created_at=now,
         deadline=routing.first_step.due_at if routing.first_step else None,
+        first_deadline=routing.first_step.due_at if routing.first_step else None,
         callback_status=CallbackStatus.NONE,
     )
     session.add(item)
@@ -401,3 +403,39 @@ def set_callback_status(
             attempts=attempts,
             error=error,
         )
+
+
+def record_spot_check(
+    db: Database, item_id: str, *, by: str, verdict: str, now: datetime
+) -> ReviewItem | None:
+    """A person's verdict on an auto-approved item; the last verdict of a person counts.
+    The item itself never changes: the digest reads the verdicts."""
+    with db.write() as session:
+        item = session.get(ReviewItem, item_id)
+        if item is None or item.status != Status.AUTO_APPROVED:
+            return None
+        existing = session.exec(
+            select(SpotCheck).where(SpotCheck.item_id == item_id, SpotCheck.user_id == by)
+        ).first()
+        if existing is None:
+            session.add(SpotCheck(item_id=item_id, user_id=by, verdict=verdict, at=now))
+        else:
+            existing.verdict, existing.at = verdict, now
+            session.add(existing)
+        audit.record(
+            session,
+            item_id=item_id,
+            at=now,
+            actor=by,
+            source="slack",
+            action="spot_checked",
+            verdict=verdict,
+        )
+        enqueue_update(session, item, now)
+        return item
+
+
+def spot_checks_of(db: Database, item_id: str) -> list[SpotCheck]:
+    with db.read() as session:
+        query = select(SpotCheck).where(SpotCheck.item_id == item_id).order_by(col(SpotCheck.id))
+        return list(session.exec(query))

@@ -60,3 +60,15 @@ def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     process.kill()
     raise AssertionError("hitl serve did not become healthy")
+
+
+def stop_serve(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, as an operator would; a process that does not stop in time is killed and
+    the test fails, so a hanging shutdown never goes unnoticed or outlives the test."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+        raise AssertionError(f"hitl serve did not stop within {timeout}s of SIGTERM") from None

@@ -10,7 +10,7 @@ import pytest
 
 from handlers import blocks
 from tests.harness import AGENT_TOKEN, BotHarness, invoice, make_settings
-from tests.processes import HITL, free_port, serve_env, start_serve
+from tests.processes import HITL, free_port, serve_env, start_serve, stop_serve
 from tests.slack_payloads import block_actions
 from tests.slack_standin import SlackStandIn
 
@@ -45,8 +45,7 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
         time.sleep(1.0)
         assert [posted(i) for i in ids] == [1, 1, 1]
     finally:
-        restarted.terminate()
-        restarted.wait(10)
+        stop_serve(restarted)
 
 
 @pytest.mark.parametrize(
@@ -159,6 +158,5 @@ def test_settings_are_read_from_a_dot_env_file(
         f"SLACK_BOT_TOKEN={standin.bot_token}\nSLACK_API_URL={standin.url}\n"
     )
     process = start_serve(env, tmp_path)  # healthy: the token and the API URL came from .env
-    process.terminate()
-    process.wait(10)
+    stop_serve(process)
     assert standin.calls_to("auth.test")

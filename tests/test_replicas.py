@@ -12,7 +12,7 @@ from sqlalchemy import update
 from storage.db import Database
 from storage.models import EscalationStepRow, StepStatus
 from tests.harness import AGENT_TOKEN, invoice
-from tests.processes import free_port, serve_env, start_serve
+from tests.processes import free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
 RULES = """\
@@ -62,8 +62,7 @@ def test_steps_due_while_the_process_was_dead_fire_once_on_restart(
         time.sleep(1.5)
         assert _escalations_per_item(standin) == dict.fromkeys(ids, 1)
     finally:
-        restarted.terminate()
-        restarted.wait(10)
+        stop_serve(restarted)
 
 
 @pytest.mark.timeout(400)
@@ -119,8 +118,13 @@ def test_two_replicas_fire_each_of_2000_simultaneous_steps_exactly_once(
         assert sorted(set(counts.values())) == [1] and set(counts) == set(ids)
     finally:
         for _env, process in replicas:
-            process.terminate()
-            process.wait(20)
+            process.terminate()  # both shut down at once
+        try:
+            for _env, process in replicas:
+                stop_serve(process)
+        finally:
+            for _env, process in replicas:
+                process.kill()
         drop_pg_database(pg_server, url)
 
 

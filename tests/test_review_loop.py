@@ -17,7 +17,7 @@ def _actions(message: dict) -> list[str]:
 
 
 def _all_text(message: dict) -> str:
-    return json.dumps(message["blocks"]) + message.get("text", "")
+    return json.dumps(message["blocks"], ensure_ascii=False) + message.get("text", "")
 
 
 def test_submitted_item_is_posted_once_with_its_details_and_buttons(bot: BotHarness) -> None:
@@ -264,5 +264,12 @@ def test_audit_sample_posts_auto_approved_items_for_a_spot_check(bot: BotHarness
     item = bot.submit(workflow="sampled-replies", confidence=0.9)
     assert item["status"] == "auto_approved"
     message = bot.message(item["id"])
-    assert _actions(message) == []
     assert "Auto-approved" in _all_text(message)
+    assert _actions(message) == [blocks.SPOT_OK, blocks.SPOT_WRONG]  # no decision buttons
+    bot.click(item["id"], blocks.SPOT_WRONG, "U0REVIEWER")
+    bot.standin.wait_for(lambda s: "👎 <@U0REVIEWER>" in _all_text(bot.message(item["id"])))
+    from storage import reviews
+
+    checks = reviews.spot_checks_of(bot.runtime.db, item["id"])
+    assert [(c.user_id, c.verdict) for c in checks] == [("U0REVIEWER", "wrong")]
+    assert bot.item(item["id"])["status"] == "auto_approved"  # a verdict changes no decision

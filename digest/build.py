@@ -1,0 +1,81 @@
+"""Builds the digest of a period: SQL aggregates in, ranked friction and suggestions out."""
+
+from datetime import datetime
+
+from digest import model
+from digest.figures import groups, total
+from digest.friction import (
+    Linker,
+    escalated_owners,
+    rank,
+    recurring_edits,
+    rejections,
+    reviewer_waits,
+)
+from digest.suggestions import (
+    earned_thresholds,
+    owner_changes,
+    rising_rejections,
+    thresholds_too_low,
+)
+from rules import RulesFile
+from storage import digest_queries as q
+from storage.db import Database
+
+
+def build_digest(
+    db: Database,
+    rules: RulesFile,
+    period: model.Period,
+    *,
+    now: datetime,
+    team_url: str | None = None,
+) -> model.Digest:
+    previous = model.Period(
+        label=f"previous {period.label}",
+        since=period.since - (period.until - period.since),
+        until=period.since,
+        timezone=period.timezone,
+    )
+    link = linker(team_url)
+    routes = groups(db, period, previous, "route")
+    workflows = groups(db, period, previous, "workflow")
+    rejected = rejections(db, period, previous, link)
+    edits = recurring_edits(db, period, link)
+    escalated = escalated_owners(db, period, rules)
+    return model.Digest(
+        period=period,
+        previous_period=previous,
+        generated_at=now,
+        totals=total(routes),
+        routes=routes,
+        workflows=workflows,
+        top_friction=rank(rejected, edits, escalated, workflows),
+        rejections=rejected,
+        recurring_edits=edits,
+        reviewer_waits=reviewer_waits(db, period),
+        escalated_owners=escalated,
+        suggestions=[
+            *earned_thresholds(db, period, rules),
+            *thresholds_too_low(db, period, rules),
+            *owner_changes(escalated),
+            *rising_rejections(workflows),
+        ],
+    )
+
+
+def linker(team_url: str | None) -> Linker:
+    """Examples link to their Slack message when the workspace URL is known."""
+
+    def link(example: q.Example) -> model.Example:
+        url = None
+        if team_url and example.message_ts:
+            url = (
+                f"{team_url.rstrip('/')}/archives/{example.channel}/"
+                f"p{example.message_ts.replace('.', '')}"
+            )
+        return model.Example(
+            item_id=example.item_id, title=example.title, note=example.note, link=url
+        )
+
+    return link

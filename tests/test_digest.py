@@ -1,0 +1,123 @@
+"""The friction digest over a generated history: planted patterns are found, a history
+without them reports none of them."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from digest import markdown, periods
+from digest.build import build_digest
+from digest.model import Digest
+from rules import load_rules_text
+from storage.db import Database
+from storage.migrate import migrate
+from tests.history import HISTORY_RULES, PLANTED, generate_history
+
+RULES = load_rules_text(HISTORY_RULES).rules
+ZONE = RULES.tzinfo
+WEEK = periods.week("2026-W46", ZONE)
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+def _digest(db: Database, planted: frozenset[str] | tuple[()] = PLANTED) -> Digest:
+    generate_history(db, week_start=WEEK.since, weeks=4, planted=planted)
+    return build_digest(
+        db, RULES, WEEK, now=WEEK.until + timedelta(hours=9), team_url="https://acme.slack.com/"
+    )
+
+
+def test_the_digest_finds_every_planted_pattern(db: Database) -> None:
+    digest = _digest(db)
+
+    top_rejection = digest.rejections[0]
+    assert (top_rejection.route, top_rejection.reason) == ("invoices", "wrong_amount")
+    assert top_rejection.share_of_route_rejections >= 0.8
+    assert top_rejection.examples and top_rejection.examples[0].note
+    assert top_rejection.examples[0].link.startswith("https://acme.slack.com/archives/C0APREVIEW/p")
+
+    deleted = [e for e in digest.recurring_edits if e.workflow == "support-replies"]
+    assert deleted and deleted[0].kind == "deleted"
+    assert deleted[0].text == "as an ai language model"
+    assert deleted[0].share_of_edits >= 0.5 and len(deleted[0].examples) >= 2
+
+    contracts = next(o for o in digest.escalated_owners if o.route == "contracts")
+    assert contracts.share >= 0.8 and contracts.owners == ["U0ERIN"]
+
+    kinds = {(s.kind, s.route or s.workflow) for s in digest.suggestions}
+    assert ("change_owner", "contracts") in kinds
+    assert ("auto_approve_earned", "faq") in kinds
+    assert ("rejections_rising", "refunds") in kinds
+    earned = next(s for s in digest.suggestions if s.kind == "auto_approve_earned")
+    assert earned.evidence["items"] >= 30 and earned.evidence["lower_bound"] >= 0.95
+    assert 0.85 <= earned.evidence["threshold"] <= 0.95
+    owner = next(s for s in digest.suggestions if s.kind == "change_owner")
+    assert "U0LEGALLEAD" in owner.message
+
+    # The top of the digest is what costs most: these patterns, not noise.
+    top_kinds = {f.kind for f in digest.top_friction[:5]}
+    assert {"rejection_reason", "recurring_edit", "escalated_owner"} <= top_kinds
+    assert digest.top_friction[0].score >= digest.top_friction[-1].score
+
+
+def test_a_history_without_the_patterns_reports_none_of_them(db: Database) -> None:
+    digest = _digest(db, planted=())
+    assert digest.suggestions == []
+    assert digest.recurring_edits == []
+    assert all(
+        group.share_of_route_rejections < 0.8 for group in digest.rejections if group.count >= 5
+    )
+    assert all(o.share < 0.5 for o in digest.escalated_owners)
+    assert not [
+        f
+        for f in digest.top_friction
+        if f.kind in ("escalated_owner", "recurring_edit", "rising_rejections")
+    ]
+
+
+def test_figures_per_route_and_change_against_the_previous_week(db: Database) -> None:
+    digest = _digest(db)
+    refunds = next(g for g in digest.workflows if g.name == "refunds")
+    assert refunds.current.rejection_rate > refunds.previous.rejection_rate + 0.2
+    assert refunds.change.rejection_rate_points > 20
+    invoices = next(g for g in digest.routes if g.name == "invoices")
+    figures = invoices.current
+    o = figures.outcomes
+    assert figures.volume == sum(o.model_dump().values())
+    assert figures.decision_minutes_median <= figures.decision_minutes_p90
+    assert digest.totals.current.volume == sum(g.current.volume for g in digest.routes)
+    for group in digest.routes:
+        shares = group.current.auto_approved_share + group.current.human_share
+        assert abs(shares - 1) < 1e-9
+
+
+def test_markdown_leads_with_the_friction_worth_a_meeting(db: Database) -> None:
+    digest = _digest(db)
+    text = markdown.render(digest)
+    assert text.startswith("# Friction digest 2026-W46")
+    assert text.index("## Top friction this week") < text.index("## Figures")
+    assert "wrong_amount" in text and "as an ai language model".lower() in text.lower()
+    earned = next(s for s in digest.suggestions if s.kind == "auto_approve_earned")
+    assert f"auto_approve_at: {earned.evidence['threshold']:.2f}" in text
+
+
+def test_the_json_shape_is_the_documented_one(db: Database) -> None:
+    import jsonschema
+
+    document = json.loads(_digest(db).model_dump_json())
+    schema = json.loads((DOCS / "digest.schema.json").read_text())
+    assert schema == Digest.model_json_schema(mode="serialization"), (
+        "the digest's JSON shape changed: update docs/digest.schema.json and docs/digest.md"
+    )
+    jsonschema.validate(document, schema)
+    assert document["schema_version"] == 1
+    assert document["period"]["label"] == "2026-W46"
