@@ -1,85 +1,34 @@
-"""Delivers the outbox: Slack messages and agent callbacks, retried until they land.
+"""Delivers the outbox: Slack messages, digests and agent callbacks, retried until they land.
 
 Rows are claimed with a lease, so several replicas share the work and a crashed worker's
-rows are picked up again. Slack rows render the item as it is at delivery time, so a
-late delivery never shows a stale state.
+rows are picked up again. What each kind of row does lives in `slack_delivery` and
+`callbacks`; this module decides when to try again and when to give up.
 """
 
 import json
 import logging
-import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from standardwebhooks import Webhook
 
-from bot import digest_publisher
-from bot.api_models import ReviewOut
+from bot.callbacks import CallbackSender
+from bot.delivery import GiveUp, Retry, RetryPolicy, classify_slack_error
 from bot.metrics import Metrics
 from bot.signals import ChangeSignals
-from digest.model import Period
-from handlers.blocks import escalation_message, item_message
+from bot.slack_delivery import SlackDelivery
 from rules import LoadedRules
-from storage import digests, escalations, outbox, reviews
+from storage import outbox, reviews
 from storage.db import Database
-from storage.models import (
-    CallbackStatus,
-    Decision,
-    OutboxKind,
-    OutboxMessage,
-    ReviewItem,
-    SpotCheck,
-)
+from storage.models import CallbackStatus, OutboxKind, OutboxMessage
 
 log = logging.getLogger(__name__)
 
-# Slack errors that retrying cannot fix: the row is marked failed, visibly.
-PERMANENT_SLACK_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_blocks",
-        "invalid_arguments",
-        "msg_too_long",
-        "no_text",
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "invalid_metadata_format",
-        "restricted_action",
-        "too_many_attachments",
-    }
-)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    base_seconds: float = 1.0
-    max_seconds: float = 600.0
-    callback_give_up_after: timedelta = timedelta(days=1)
-    lease: timedelta = timedelta(seconds=120)
-
-    def delay(self, attempts: int) -> float:
-        """Exponential backoff with jitter: half fixed, half random, so retries spread out."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-class _Retry(Exception):
-    def __init__(self, error: str, after: float | None = None) -> None:
-        super().__init__(error)
-        self.after = after
-
-
-class _GiveUp(Exception):
-    pass
+__all__ = ["OutboxWorker", "RetryPolicy"]
 
 
 class OutboxWorker:
@@ -98,22 +47,18 @@ class OutboxWorker:
         concurrency: int = 8,
     ) -> None:
         self.db = db
-        self.slack = slack
         self.signals = signals
         self.metrics = metrics
         self.now = now
         self.policy = policy
-        self.webhook = Webhook(webhook_secret) if webhook_secret else None
-        self.current_rules = current_rules
         self.poll_seconds = poll_seconds
-        self.concurrency = concurrency
-        self.http = httpx.Client(timeout=10.0, follow_redirects=False)
+        self.slack = SlackDelivery(db=db, slack=slack, now=now, current_rules=current_rules)
+        self.callbacks = CallbackSender(db=db, webhook_secret=webhook_secret, now=now)
         self._stop = threading.Event()
         self._slots = threading.Semaphore(concurrency)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="outbox")
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
         self._slack_paused_until: datetime | None = None
-        self._team_url: str | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -123,7 +68,7 @@ class OutboxWorker:
         self.signals.outbox.set()
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=False)
-        self.http.close()
+        self.callbacks.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -172,19 +117,40 @@ class OutboxWorker:
         with self.metrics.delivery_seconds.labels(kind).time():
             try:
                 if kind == OutboxKind.CALLBACK:
-                    self._callback(row)
-                elif kind == OutboxKind.POST_DIGEST:
-                    self._digest(int(row.payload["run_id"]))
+                    self.callbacks.send(row)
                 else:
-                    self._slack(row, kind)
-            except _Retry as retry:
+                    self._to_slack(row, kind)
+            except Retry as retry:
                 self._retry(row, kind, str(retry), retry.after)
                 return
-            except _GiveUp as failure:
+            except GiveUp as failure:
                 self._fail(row, kind, str(failure))
                 return
         outbox.complete(self.db, row.id, now=self.now())
         self.metrics.deliveries.labels(kind, "ok").inc()
+
+    def _to_slack(self, row: OutboxMessage, kind: OutboxKind) -> None:
+        now = self.now()
+        if self._slack_paused_until and now < self._slack_paused_until:
+            raise Retry("rate limited", (self._slack_paused_until - now).total_seconds())
+        try:
+            if kind == OutboxKind.POST_DIGEST:
+                self.slack.post_digest(int(row.payload["run_id"]))
+            elif kind == OutboxKind.POST_ITEM:
+                self.slack.post_item(self.slack.item(row.item_id))
+            elif kind == OutboxKind.POST_ESCALATION:
+                item = self.slack.item(row.item_id)
+                self.slack.post_escalation(item, int(row.payload["message_id"]))
+            else:
+                self.slack.update_item(self.slack.item(row.item_id))
+        except SlackApiError as error:
+            problem = classify_slack_error(error)
+            if isinstance(problem, Retry) and problem.after is not None:
+                # A 429 holds every Slack call of this worker, not just this row.
+                self._slack_paused_until = self.now() + timedelta(seconds=problem.after)
+            raise problem from None
+        except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
+            raise Retry(f"Slack unreachable: {error}") from None
 
     def _retry(self, row: OutboxMessage, kind: OutboxKind, error: str, after: float | None) -> None:
         now = self.now()
@@ -204,7 +170,7 @@ class OutboxWorker:
         self.metrics.deliveries.labels(kind, "failed").inc()
         now = self.now()
         outbox.give_up(self.db, row.id or 0, now=now, error=error)
-        if kind == OutboxKind.CALLBACK:
+        if kind == OutboxKind.CALLBACK and row.item_id:
             reviews.set_callback_status(
                 self.db,
                 row.item_id,
@@ -214,187 +180,3 @@ class OutboxWorker:
                 delivery_id=row.delivery_id,
                 attempts=row.attempts,
             )
-
-    # Slack ---------------------------------------------------------------------------
-
-    def _slack(self, row: OutboxMessage, kind: OutboxKind) -> None:
-        now = self.now()
-        if self._slack_paused_until and now < self._slack_paused_until:
-            raise _Retry("rate limited", (self._slack_paused_until - now).total_seconds())
-        item = reviews.get_item(self.db, row.item_id)
-        if item is None:
-            raise _GiveUp("item not found")
-        try:
-            if kind == OutboxKind.POST_ITEM:
-                self._post_item(item)
-            elif kind == OutboxKind.POST_ESCALATION:
-                self._post_escalation(item, int(row.payload["message_id"]))
-            else:
-                self._update_item(item)
-        except SlackApiError as error:
-            raise self._classify(error) from None
-        except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
-            raise _Retry(f"Slack unreachable: {error}") from None
-
-    def _rendered(self, item: ReviewItem) -> tuple[Decision | None, list[str], list[SpotCheck]]:
-        return (
-            reviews.get_decision(self.db, item.id),
-            reviews.approvers_of(self.db, item),
-            reviews.spot_checks_of(self.db, item.id),
-        )
-
-    def _post_item(self, item: ReviewItem) -> None:
-        if item.message_ts:
-            return  # already posted: a retry after the post landed
-        text, blocks = item_message(item, *self._rendered(item))
-        response = self.slack.chat_postMessage(
-            channel=item.channel,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata={"event_type": "hitl_review", "event_payload": {"item_id": item.id}},
-        )
-        reviews.mark_posted(
-            self.db, item.id, channel=response["channel"], ts=response["ts"], now=self.now()
-        )
-
-    def _post_escalation(self, item: ReviewItem, message_id: int) -> None:
-        message = escalations.get_message(self.db, message_id)
-        if message is None or message.ts:
-            return
-        channel = message.target
-        if channel[0] in "UW":  # a person: by direct message
-            channel = self.slack.conversations_open(users=channel)["channel"]["id"]
-        decision, approvers, _checks = self._rendered(item)
-        text, blocks = escalation_message(
-            item, decision, approvers, message.level, self._permalink(item)
-        )
-        response = self.slack.chat_postMessage(
-            channel=channel,
-            text=text,
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata={
-                "event_type": "hitl_escalation",
-                "event_payload": {"item_id": item.id, "level": message.level},
-            },
-        )
-        escalations.mark_message_posted(
-            self.db, message_id, channel=response["channel"], ts=response["ts"]
-        )
-
-    def _update_item(self, item: ReviewItem) -> None:
-        """Every message of the item shows its current state: original and escalations."""
-        decision, approvers, checks = self._rendered(item)
-        if item.message_ts:
-            text, blocks = item_message(item, decision, approvers, checks)
-            self.slack.chat_update(
-                channel=item.channel, ts=item.message_ts, text=text, blocks=blocks
-            )
-        for message in escalations.messages_of(self.db, item.id):
-            if message.ts and message.channel:
-                text, blocks = escalation_message(
-                    item, decision, approvers, message.level, self._permalink(item)
-                )
-                self.slack.chat_update(
-                    channel=message.channel, ts=message.ts, text=text, blocks=blocks
-                )
-
-    def _permalink(self, item: ReviewItem) -> str | None:
-        """Slack's documented permalink form, from the workspace URL auth.test gives."""
-        team_url = self.team_url() if item.message_ts else None
-        if not team_url or not item.message_ts:
-            return None
-        message_id = item.message_ts.replace(".", "")
-        return f"{team_url.rstrip('/')}/archives/{item.channel}/p{message_id}"
-
-    def team_url(self) -> str | None:
-        if self._team_url is None:
-            self._team_url = str(self.slack.auth_test().get("url") or "")
-        return self._team_url or None
-
-    # The digest ------------------------------------------------------------------------
-
-    def _digest(self, run_id: int) -> None:
-        """Posts a claimed digest; each part is recorded, so a retry repeats none of it."""
-        run = digests.get_run(self.db, run_id)
-        if run is None:
-            raise _GiveUp("digest run not found")
-        rules = self.current_rules().rules
-        if rules.digest is None:
-            raise _GiveUp("the rules no longer name a digest channel")
-        period = Period(label=run.period, since=run.since, until=run.until, timezone=rules.timezone)
-        try:
-            digest = digest_publisher.build(
-                self.db, rules, period, now=self.now(), team_url=self.team_url()
-            )
-            channel, ts = run.channel, run.message_ts
-            if not ts:
-                channel, ts = digest_publisher.post_message(
-                    self.slack, rules.digest.channel, digest
-                )
-                digests.mark_message(self.db, run_id, channel=channel, ts=ts)
-            if not run.chart_posted and channel:
-                digest_publisher.post_chart(self.slack, channel, ts, digest)
-                digests.mark_chart(self.db, run_id)
-        except SlackApiError as error:
-            raise self._classify(error) from None
-        except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
-            raise _Retry(f"Slack unreachable: {error}") from None
-
-    def _classify(self, error: SlackApiError) -> Exception:
-        response = error.response
-        if response.status_code == 429:
-            after = float(
-                response.headers.get("Retry-After", response.headers.get("retry-after", 1))
-            )
-            self._slack_paused_until = self.now() + timedelta(seconds=after)
-            return _Retry("Slack rate limit (429)", after)
-        code = response.get("error") if isinstance(response.data, dict) else None
-        if response.status_code >= 500 or not code:
-            return _Retry(f"Slack answered HTTP {response.status_code}")
-        if code in PERMANENT_SLACK_ERRORS:
-            return _GiveUp(f"Slack refused: {code} {response.get('response_metadata') or ''}")
-        return _Retry(f"Slack error: {code}")
-
-    # Callbacks -----------------------------------------------------------------------
-
-    def _callback(self, row: OutboxMessage) -> None:
-        item = reviews.get_item(self.db, row.item_id)
-        if item is None or not item.callback_url:
-            raise _GiveUp("item or callback_url not found")
-        body = ReviewOut.of(item, reviews.get_decision(self.db, item.id)).model_dump_json()
-        now = self.now()
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "hitl-webhooks/1",
-            "webhook-id": row.delivery_id,
-            "webhook-timestamp": str(int(now.timestamp())),
-        }
-        if self.webhook is not None:
-            headers["webhook-signature"] = self.webhook.sign(row.delivery_id, now, body)
-        try:
-            response = self.http.post(item.callback_url, content=body, headers=headers)
-        except httpx.HTTPError as error:
-            raise _Retry(f"{type(error).__name__}: {error}") from None
-        if response.status_code == 410:
-            raise _GiveUp("the receiver answered 410 Gone")
-        if not response.is_success:
-            raise _Retry(f"the receiver answered HTTP {response.status_code}")
-        reviews.set_callback_status(
-            self.db,
-            item.id,
-            CallbackStatus.DELIVERED,
-            now=self.now(),
-            delivery_id=row.delivery_id,
-            attempts=row.attempts,
-        )
-
-
-def _header(headers: dict[str, str] | None, name: str) -> str | None:
-    for key, value in (headers or {}).items():
-        if key.lower() == name.lower():
-            return value[0] if isinstance(value, list) else value
-    return None

@@ -332,7 +332,6 @@ def _rejections(target: float, reasons: list[str]) -> int:
 class _Week:
     index: int
     weeks: int
-    start: datetime
     planted: frozenset[str]
 
     @property
@@ -646,16 +645,20 @@ def generate_history(
     builder = _Builder(rng)
     items: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
-    for index in range(weeks):
-        start = week_start.astimezone(UTC) - timedelta(weeks=weeks - 1 - index)
-        week = _Week(index, weeks, start, chosen)
+    # Earlier weeks start at the same wall-clock time in Berlin, so a week that spans a
+    # daylight-saving change is 167 or 169 hours long, as the digest's weeks will be.
+    local = week_start.astimezone(TIMEZONE)
+    starts = [(local - timedelta(weeks=weeks - 1 - i)).astimezone(UTC) for i in range(weeks)]
+    ends = [*starts[1:], week_start.astimezone(UTC) + timedelta(days=7)]
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        week = _Week(index, weeks, chosen)
 
         def in_week(start: datetime = start) -> datetime:
             return _created_in(rng, start)
 
         for route in ROUTES:
             for spec in _plan(route, week, rng):
-                item, decision = builder.rows(route, spec, in_week, start + timedelta(days=7))
+                item, decision = builder.rows(route, spec, in_week, end)
                 items.append(item)
                 if decision is not None:
                     decisions.append(decision)

@@ -1,0 +1,138 @@
+"""Slack side effects of the outbox: post an item, post an escalation, update every message
+of an item, post a digest. Each renders the current state, so a late delivery is never
+stale, and skips what an earlier attempt already did."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_sdk import WebClient
+
+from bot import digest_publisher
+from bot.delivery import GiveUp
+from digest.model import Period
+from handlers.blocks import escalation_message, item_message
+from rules import LoadedRules
+from storage import digests, escalations, reviews
+from storage.db import Database
+from storage.models import Decision, ReviewItem, SpotCheck
+
+
+class SlackDelivery:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        slack: WebClient,
+        now: Callable[[], datetime],
+        current_rules: Callable[[], LoadedRules],
+    ) -> None:
+        self.db = db
+        self.slack = slack
+        self.now = now
+        self.current_rules = current_rules
+        self._team_url: str | None = None
+
+    def item(self, item_id: str | None) -> ReviewItem:
+        item = reviews.get_item(self.db, item_id) if item_id else None
+        if item is None:
+            raise GiveUp("item not found")
+        return item
+
+    def _rendered(self, item: ReviewItem) -> tuple[Decision | None, list[str], list[SpotCheck]]:
+        return (
+            reviews.get_decision(self.db, item.id),
+            reviews.approvers_of(self.db, item),
+            reviews.spot_checks_of(self.db, item.id),
+        )
+
+    def post_item(self, item: ReviewItem) -> None:
+        if item.message_ts:
+            return  # already posted: a retry after the post landed
+        text, blocks = item_message(item, *self._rendered(item))
+        response = self.slack.chat_postMessage(
+            channel=item.channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": "hitl_review", "event_payload": {"item_id": item.id}},
+        )
+        reviews.mark_posted(
+            self.db, item.id, channel=response["channel"], ts=response["ts"], now=self.now()
+        )
+
+    def post_escalation(self, item: ReviewItem, message_id: int) -> None:
+        message = escalations.get_message(self.db, message_id)
+        if message is None or message.ts:
+            return
+        channel = message.target
+        if channel[0] in "UW":  # a person: by direct message
+            channel = self.slack.conversations_open(users=channel)["channel"]["id"]
+        decision, approvers, _checks = self._rendered(item)
+        text, blocks = escalation_message(
+            item, decision, approvers, message.level, self.permalink(item)
+        )
+        response = self.slack.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={
+                "event_type": "hitl_escalation",
+                "event_payload": {"item_id": item.id, "level": message.level},
+            },
+        )
+        escalations.mark_message_posted(
+            self.db, message_id, channel=response["channel"], ts=response["ts"]
+        )
+
+    def update_item(self, item: ReviewItem) -> None:
+        """Every message of the item shows its current state: original and escalations."""
+        decision, approvers, checks = self._rendered(item)
+        if item.message_ts:
+            text, blocks = item_message(item, decision, approvers, checks)
+            self.slack.chat_update(
+                channel=item.channel, ts=item.message_ts, text=text, blocks=blocks
+            )
+        for message in escalations.messages_of(self.db, item.id):
+            if message.ts and message.channel:
+                text, blocks = escalation_message(
+                    item, decision, approvers, message.level, self.permalink(item)
+                )
+                self.slack.chat_update(
+                    channel=message.channel, ts=message.ts, text=text, blocks=blocks
+                )
+
+    def post_digest(self, run_id: int) -> None:
+        """Posts a claimed digest; each part is recorded, so a retry repeats none of it."""
+        run = digests.get_run(self.db, run_id)
+        if run is None:
+            raise GiveUp("digest run not found")
+        rules = self.current_rules().rules
+        if rules.digest is None:
+            raise GiveUp("the rules no longer name a digest channel")
+        period = Period(label=run.period, since=run.since, until=run.until, timezone=rules.timezone)
+        digest = digest_publisher.build(
+            self.db, rules, period, now=self.now(), team_url=self.team_url()
+        )
+        channel, ts = run.channel, run.message_ts
+        if not channel or not ts:
+            channel, ts = digest_publisher.post_message(self.slack, rules.digest.channel, digest)
+            digests.mark_message(self.db, run_id, channel=channel, ts=ts)
+        if not run.chart_posted:
+            digest_publisher.post_chart(self.slack, channel, ts, digest)
+            digests.mark_chart(self.db, run_id)
+
+    def permalink(self, item: ReviewItem) -> str | None:
+        """Slack's documented permalink form, from the workspace URL auth.test gives."""
+        team_url = self.team_url() if item.message_ts else None
+        if not team_url or not item.message_ts:
+            return None
+        message_id = item.message_ts.replace(".", "")
+        return f"{team_url.rstrip('/')}/archives/{item.channel}/p{message_id}"
+
+    def team_url(self) -> str | None:
+        if self._team_url is None:
+            self._team_url = str(self.slack.auth_test().get("url") or "")
+        return self._team_url or None
