@@ -24,10 +24,11 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from benchmarks.common import HITL, database
+from benchmarks.common import database
 from storage.db import Database
 from storage.migrate import migrate
 from tests.history import HISTORY_RULES, TIMEZONE, bulk_decided_items
+from tests.processes import HITL
 
 MONDAY = date(2026, 11, 23)  # fixed, so every run digests the same week of the same data
 HISTORY = timedelta(weeks=8)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import AGENT_TOKEN, SlackStandIn, database, percentile, serve
+from benchmarks.common import SlackStandIn, database, percentile, serve
+from tests.harness import AGENT_TOKEN
 
 
 def run(backend: str, items: int) -> None:

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from storage.db import Database
+from storage.migrate import migrate
 from tests.harness import RULES, BotHarness, make_settings
 from tests.slack_standin import SlackStandIn
 
@@ -72,6 +74,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database on each backend, for tests below the HTTP layer."""
+    database = Database(database_url)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def standin() -> Iterator[SlackStandIn]:
     server = SlackStandIn().start()
     try:
@@ -88,8 +99,16 @@ def rules_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def bot(database_url: str, standin: SlackStandIn, rules_path: Path) -> Iterator[BotHarness]:
-    harness = BotHarness(make_settings(database_url, standin, rules_path), standin)
+def bot_settings() -> dict:
+    """Settings a test module changes for its `bot` (overridden where needed)."""
+    return {}
+
+
+@pytest.fixture
+def bot(
+    database_url: str, standin: SlackStandIn, rules_path: Path, bot_settings: dict
+) -> Iterator[BotHarness]:
+    harness = BotHarness(make_settings(database_url, standin, rules_path, **bot_settings), standin)
     harness.start()
     try:
         yield harness

@@ -169,8 +169,17 @@ class BotHarness:
         on: tuple[str, str] | None = None,
     ) -> httpx.Response:
         """Clicks a button on the item's original message, or on the message `on`."""
+        payload = self.click_payload(item_id, action, user, on=on)
+        return post_interaction(
+            f"{self.url}/slack/events", payload, signing_secret, timestamp=timestamp
+        )
+
+    def click_payload(
+        self, item_id: str, action: str, user: str, *, on: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The block_actions payload Slack sends when `user` clicks `action` on the item."""
         channel, ts = on or self.wait_posted(item_id)
-        payload = block_actions(
+        return block_actions(
             user_id=user,
             action_id=action,
             value=item_id,
@@ -179,9 +188,6 @@ class BotHarness:
             trigger_id=self.standin.new_trigger_id(),
             response_url=self.standin.response_url(),
             message=self.standin.messages[(channel, ts)],
-        )
-        return post_interaction(
-            f"{self.url}/slack/events", payload, signing_secret, timestamp=timestamp
         )
 
     def submit_view(
@@ -214,3 +220,29 @@ def metadata_of(message: dict[str, Any]) -> dict[str, Any]:
     if isinstance(metadata, str):
         metadata = json.loads(metadata)
     return metadata if isinstance(metadata, dict) else {}
+
+
+def actions_of(message: dict[str, Any]) -> list[str]:
+    """The action ids of the buttons a message shows."""
+    return [
+        element["action_id"]
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def edit_values(text: str) -> dict[str, Any]:
+    """The state of the edit modal as submitted with `text`."""
+    return {"output_0": {"text": {"type": "plain_text_input", "value": text}}}
+
+
+def reject_values(reason: str, note: str | None = None) -> dict[str, Any]:
+    """The state of the reject modal as submitted with a reason and an optional note."""
+    selected = {"value": reason, "text": {"type": "plain_text", "text": reason}}
+    values: dict[str, Any] = {
+        "reason": {"choice": {"type": "static_select", "selected_option": selected}}
+    }
+    if note is not None:
+        values["note"] = {"text": {"type": "plain_text_input", "value": note}}
+    return values

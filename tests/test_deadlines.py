@@ -10,7 +10,6 @@ from rules import load_rules_text
 from storage import deadlines, escalations, outbox, reviews
 from storage.db import Database
 from storage.escalations import FireOutcome
-from storage.migrate import migrate
 from storage.models import OutboxKind, Status, StepStatus
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -23,14 +22,6 @@ routes:
       - {after: 30m, to: [U0MANAGER], channel: C0ESC}
       - {after: 2h, to: [U0DIRECTOR, U0VP]}
 """
-
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    migrate(database)
-    yield database
-    database.dispose()
 
 
 def _create(db: Database, n: int = 0) -> str:

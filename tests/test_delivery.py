@@ -9,7 +9,7 @@ from standardwebhooks import Webhook
 from handlers import blocks
 from tests.callback_receiver import CallbackReceiver
 from tests.harness import WEBHOOK_SECRET, BotHarness
-from tests.slack_payloads import block_actions, post_interaction
+from tests.slack_payloads import post_interaction
 
 
 @pytest.fixture
@@ -127,16 +127,7 @@ def test_callback_that_never_lands_is_given_up_visibly(
 
 def test_forged_and_stale_signatures_are_refused(bot: BotHarness) -> None:
     item = bot.submit()
-    channel, ts = bot.wait_posted(item["id"])
-    payload = block_actions(
-        user_id="U0ALICE",
-        action_id=blocks.APPROVE,
-        value=item["id"],
-        channel=channel,
-        message_ts=ts,
-        trigger_id=bot.standin.new_trigger_id(),
-        response_url=bot.standin.response_url(),
-    )
+    payload = bot.click_payload(item["id"], blocks.APPROVE, "U0ALICE")
     url = f"{bot.url}/slack/events"
     forged = post_interaction(url, payload, "not-the-signing-secret")
     stale = post_interaction(

@@ -5,28 +5,17 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from digest import markdown, periods
 from digest.build import build_digest
 from digest.model import Digest
 from rules import load_rules_text
 from storage.db import Database
-from storage.migrate import migrate
 from tests.history import HISTORY_RULES, PLANTED, generate_history
 
 RULES = load_rules_text(HISTORY_RULES).rules
 ZONE = RULES.tzinfo
 WEEK = periods.week("2026-W46", ZONE)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    migrate(database)
-    yield database
-    database.dispose()
 
 
 def _digest(db: Database, planted: frozenset[str] | tuple[()] = PLANTED) -> Digest:
@@ -121,3 +110,34 @@ def test_the_json_shape_is_the_documented_one(db: Database) -> None:
     jsonschema.validate(document, schema)
     assert document["schema_version"] == 1
     assert document["period"]["label"] == "2026-W46"
+
+
+def test_spot_checks_that_contradict_auto_approval_suggest_a_higher_threshold(
+    db: Database,
+) -> None:
+    from sqlmodel import select
+
+    from storage.models import ReviewItem, SpotCheck, Status
+
+    generate_history(db, week_start=WEEK.since, weeks=4, planted=())
+    quiet = build_digest(db, RULES, WEEK, now=WEEK.until)
+    assert not [s for s in quiet.suggestions if s.kind == "auto_approve_too_low"]
+    with db.write() as session:
+        auto = session.exec(
+            select(ReviewItem).where(ReviewItem.status == Status.AUTO_APPROVED)
+        ).all()
+        assert len(auto) >= 20
+        for n, item in enumerate(auto):  # a reviewer finds every third one wrong
+            verdict = "wrong" if n % 3 == 0 else "ok"
+            session.add(
+                SpotCheck(
+                    item_id=item.id,
+                    user_id="U0ALICE",
+                    verdict=verdict,
+                    at=item.created_at + timedelta(hours=1),
+                )
+            )
+    digest = build_digest(db, RULES, WEEK, now=WEEK.until)
+    too_low = [s for s in digest.suggestions if s.kind == "auto_approve_too_low"]
+    assert [s.route for s in too_low] == ["invoices"]
+    assert too_low[0].evidence["wrong"] >= 5 and too_low[0].evidence["wrong_lower_bound"] > 0.05

@@ -2,7 +2,6 @@
 decision."""
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import pytest
 
 from handlers import blocks
 from tests.callback_receiver import CallbackReceiver
-from tests.harness import BotHarness, make_settings
-from tests.slack_standin import SlackStandIn
+from tests.harness import BotHarness, actions_of
 
 CHAIN_RULES = """\
 timezone: UTC
@@ -53,25 +51,8 @@ def rules_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def bot(database_url: str, standin: SlackStandIn, rules_path: Path) -> Iterator[BotHarness]:
-    harness = BotHarness(
-        make_settings(database_url, standin, rules_path, sweep_seconds=0.5), standin
-    ).start()
-    yield harness
-    harness.stop()
-
-
-def _since_created(item: dict, at_monotonic: float, created_monotonic: float) -> float:
-    return at_monotonic - created_monotonic
-
-
-def _actions(message: dict) -> list[str]:
-    return [
-        element["action_id"]
-        for block in message["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
+def bot_settings() -> dict:
+    return {"sweep_seconds": 0.5}  # sweeps often: chains here are seconds long
 
 
 def test_each_step_arrives_once_at_its_time_then_the_item_expires(bot: BotHarness) -> None:
@@ -101,8 +82,8 @@ def test_each_step_arrives_once_at_its_time_then_the_item_expires(bot: BotHarnes
         assert receiver.successful()[0].json["status"] == "expired"
         bot.standin.wait_for(
             lambda s: (
-                all(not _actions(m) for _, m in bot.escalation_messages(item["id"]))
-                and not _actions(bot.message(item["id"]))
+                all(not actions_of(m) for _, m in bot.escalation_messages(item["id"]))
+                and not actions_of(bot.message(item["id"]))
             ),
             timeout=5,
         )
@@ -120,7 +101,7 @@ def test_the_original_shows_the_escalation_and_the_escalation_says_why(bot: BotH
     why = str(escalated["blocks"][0])
     assert "Escalated to you" in why and "waiting" in why and "<@U0ALICE>" in why
     assert "/archives/C0OWNER/p" in why  # links to the original message
-    assert _actions(escalated) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
+    assert actions_of(escalated) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
     bot.standin.wait_for(
         lambda s: "Escalated to <@U0MANAGER> in <#C0ESC>" in str(bot.message(item["id"])["blocks"]),
         timeout=5,
@@ -135,7 +116,7 @@ def test_a_decision_on_the_escalation_updates_both_and_stops_the_chain(bot: BotH
     decided = bot.item(item["id"], wait=5)
     assert decided["status"] == "approved" and decided["decision"]["by"] == "U0MANAGER"
     bot.standin.wait_for(
-        lambda s: not _actions(bot.message(item["id"])) and not _actions(s.messages[key]),
+        lambda s: not actions_of(bot.message(item["id"])) and not actions_of(s.messages[key]),
         timeout=5,
     )
     time.sleep(3)  # past the director's due time: nothing more happens

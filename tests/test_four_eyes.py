@@ -1,7 +1,7 @@
 """Routes with approvals_required: 2 need two different people to agree."""
 
 from handlers import blocks
-from tests.harness import BotHarness
+from tests.harness import BotHarness, edit_values, reject_values
 
 
 def _context_texts(message: dict) -> str:
@@ -14,8 +14,7 @@ def _context_texts(message: dict) -> str:
 
 
 def _edit(bot: BotHarness, item_id: str, user: str, text: str) -> None:
-    values = {"output_0": {"text": {"type": "plain_text_input", "value": text}}}
-    response = bot.submit_view(blocks.EDIT_CALLBACK, item_id, user, values)
+    response = bot.submit_view(blocks.EDIT_CALLBACK, item_id, user, edit_values(text))
     assert response.status_code == 200 and response.text in ("", "{}"), response.text
 
 
@@ -58,10 +57,6 @@ def test_one_rejection_is_enough_on_a_four_eyes_route(bot: BotHarness) -> None:
     item = bot.submit(workflow="payments")
     bot.click(item["id"], blocks.APPROVE, "U0ALICE")
     bot.click(item["id"], blocks.REJECT, "U0BOB")
-    values = {
-        blocks.REASON_BLOCK: {
-            "choice": {"type": "static_select", "selected_option": {"value": "other"}}
-        }
-    }
+    values = reject_values("other")
     bot.submit_view(blocks.REJECT_CALLBACK, item["id"], "U0BOB", values)
     assert bot.item(item["id"], wait=10)["status"] == "rejected"

@@ -11,7 +11,6 @@ import pytest
 from handlers import blocks
 from tests.harness import AGENT_TOKEN, BotHarness, invoice, make_settings
 from tests.processes import HITL, free_port, serve_env, start_serve, stop_serve
-from tests.slack_payloads import block_actions
 from tests.slack_standin import SlackStandIn
 
 
@@ -128,17 +127,7 @@ def test_socket_mode_click_reaches_the_same_handlers(
     try:
         standin.wait_for(lambda s: s.socket_connected, timeout=10)
         item = harness.submit()
-        channel, ts = harness.wait_posted(item["id"])
-        payload = block_actions(
-            user_id="U0ALICE",
-            action_id=blocks.APPROVE,
-            value=item["id"],
-            channel=channel,
-            message_ts=ts,
-            trigger_id=standin.new_trigger_id(),
-            response_url=standin.response_url(),
-            message=standin.messages[(channel, ts)],
-        )
+        payload = harness.click_payload(item["id"], blocks.APPROVE, "U0ALICE")
         envelope = standin.send_socket_envelope("interactive", payload)
         assert standin.wait_socket_ack(envelope)["envelope_id"] == envelope
         assert harness.item(item["id"], wait=10)["status"] == "approved"

@@ -4,16 +4,7 @@ import json
 import time
 
 from handlers import blocks
-from tests.harness import BotHarness
-
-
-def _actions(message: dict) -> list[str]:
-    return [
-        element["action_id"]
-        for block in message["blocks"]
-        if block["type"] == "actions"
-        for element in block["elements"]
-    ]
+from tests.harness import BotHarness, actions_of, edit_values, reject_values
 
 
 def _all_text(message: dict) -> str:
@@ -36,7 +27,7 @@ def test_submitted_item_is_posted_once_with_its_details_and_buttons(bot: BotHarn
         "files.example.com",
     ):
         assert expected in text
-    assert _actions(message) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
+    assert actions_of(message) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
     time.sleep(0.5)
     assert len(bot.posts_of(item["id"])) == 1
 
@@ -50,7 +41,7 @@ def test_approve_decides_updates_the_message_and_answers_the_agent(bot: BotHarne
     assert decided["final_output"] == item["output"]
     assert decided["decision"]["action"] == "approve" and decided["decision"]["by"] == "U0ALICE"
     assert decided["decided_at"] is not None
-    bot.standin.wait_for(lambda s: _actions(bot.message(item["id"])) == [])
+    bot.standin.wait_for(lambda s: actions_of(bot.message(item["id"])) == [])
     assert "Approved by <@U0ALICE>" in _all_text(bot.message(item["id"]))
 
 
@@ -69,7 +60,7 @@ def test_edit_opens_a_prefilled_modal_and_its_submission_decides_edited(bot: Bot
         blocks.EDIT_CALLBACK,
         item["id"],
         "U0BOB",
-        {"output_0": {"text": {"type": "plain_text_input", "value": edited}}},
+        edit_values(edited),
     )
     assert response.status_code == 200 and response.text in ("", "{}")
     decided = bot.item(item["id"], wait=10)
@@ -88,18 +79,7 @@ def test_reject_with_reason_and_note(bot: BotHarness) -> None:
     select = next(b for b in view["blocks"] if b.get("block_id") == blocks.REASON_BLOCK)
     reasons = [option["value"] for option in select["element"]["options"]]
     assert reasons == ["wrong_amount", "wrong_vendor", "duplicate", "other"]
-    values = {
-        blocks.REASON_BLOCK: {
-            "choice": {
-                "type": "static_select",
-                "selected_option": {
-                    "value": "wrong_amount",
-                    "text": {"type": "plain_text", "text": "wrong_amount"},
-                },
-            }
-        },
-        blocks.NOTE_BLOCK: {"text": {"type": "plain_text_input", "value": "It is 12,040 EUR"}},
-    }
+    values = reject_values("wrong_amount", note="It is 12,040 EUR")
     assert bot.submit_view(blocks.REJECT_CALLBACK, item["id"], "U0ALICE", values).status_code == 200
     decided = bot.item(item["id"], wait=10)
     assert decided["status"] == "rejected" and decided["final_output"] is None
@@ -196,7 +176,7 @@ def test_a_very_long_output_is_cut_and_the_full_text_is_one_click_away(bot: BotH
     message = bot.message(item["id"])
     output_block = next(b for b in message["blocks"] if b.get("block_id") == "output")
     assert len(output_block["text"]["text"]) <= 3000
-    assert blocks.VIEW_OUTPUT in _actions(message)
+    assert blocks.VIEW_OUTPUT in actions_of(message)
     bot.click(item["id"], blocks.VIEW_OUTPUT, "U0ANYBODY")
     bot.standin.wait_for(lambda s: bool(s.calls_to("views.open")))
     view = bot.standin.calls_to("views.open")[0].args["view"]
@@ -221,7 +201,7 @@ def test_cancelled_item_says_so_and_loses_its_buttons(bot: BotHarness) -> None:
     response = bot.api("POST", f"/v1/reviews/{item['id']}/cancel", json={"reason": "superseded"})
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     bot.standin.wait_for(lambda s: "Cancelled" in _all_text(bot.message(item["id"])))
-    assert _actions(bot.message(item["id"])) == []
+    assert actions_of(bot.message(item["id"])) == []
     again = bot.api("POST", f"/v1/reviews/{item['id']}/cancel")
     assert again.status_code == 409 and again.json()["item"]["status"] == "cancelled"
     late = bot.click(item["id"], blocks.APPROVE, "U0ALICE")
@@ -232,18 +212,14 @@ def test_cancelled_item_says_so_and_loses_its_buttons(bot: BotHarness) -> None:
 def test_a_decided_item_never_changes_again(bot: BotHarness) -> None:
     item = bot.submit()
     bot.click(item["id"], blocks.REJECT, "U0ALICE")
-    values = {
-        blocks.REASON_BLOCK: {
-            "choice": {"type": "static_select", "selected_option": {"value": "duplicate"}}
-        }
-    }
+    values = reject_values("duplicate")
     bot.submit_view(blocks.REJECT_CALLBACK, item["id"], "U0ALICE", values)
     assert bot.item(item["id"], wait=10)["status"] == "rejected"
     late = bot.submit_view(
         blocks.EDIT_CALLBACK,
         item["id"],
         "U0BOB",
-        {"output_0": {"text": {"type": "plain_text_input", "value": "x"}}},
+        edit_values("x"),
     )
     body = late.json()
     assert body["response_action"] == "errors"
@@ -265,7 +241,7 @@ def test_audit_sample_posts_auto_approved_items_for_a_spot_check(bot: BotHarness
     assert item["status"] == "auto_approved"
     message = bot.message(item["id"])
     assert "Auto-approved" in _all_text(message)
-    assert _actions(message) == [blocks.SPOT_OK, blocks.SPOT_WRONG]  # no decision buttons
+    assert actions_of(message) == [blocks.SPOT_OK, blocks.SPOT_WRONG]  # no decision buttons
     bot.click(item["id"], blocks.SPOT_WRONG, "U0REVIEWER")
     bot.standin.wait_for(lambda s: "👎 <@U0REVIEWER>" in _all_text(bot.message(item["id"])))
     from storage import reviews

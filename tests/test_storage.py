@@ -3,7 +3,6 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlmodel import func, select
 
 from storage import audit, outbox, reviews
@@ -12,14 +11,6 @@ from storage.migrate import migrate
 from storage.models import Decision, OutboxKind, OutboxMessage, OutboxStatus, ReviewItem, Status
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    migrate(database)
-    yield database
-    database.dispose()
 
 
 def _routing(**overrides: object) -> reviews.Routing:
