@@ -5,7 +5,6 @@ from datetime import datetime
 from slack_sdk import WebClient
 
 from digest.build import build_digest
-from digest.chart import outcomes_chart
 from digest.model import Digest, Period
 from handlers.digest_blocks import digest_message
 from rules import RulesFile
@@ -28,6 +27,8 @@ def post_message(slack: WebClient, channel: str, digest: Digest) -> tuple[str, s
 
 def post_chart(slack: WebClient, channel: str, thread_ts: str, digest: Digest) -> bool:
     """Uploads the chart into the digest's thread; False when there is nothing to draw."""
+    from digest.chart import outcomes_chart  # matplotlib is slow to import: only when drawing
+
     picture = outcomes_chart(digest)
     if picture is None:
         return False
