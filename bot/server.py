@@ -5,7 +5,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import uvicorn
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -24,16 +24,13 @@ from bot.slack_app import create_bolt_app, create_web_client
 from handlers import HandlerDeps
 from storage.db import Database
 from storage.migrate import migrate
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 
 class StartupError(Exception):
     """A problem that stops `hitl serve`, told in one line."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Runtime:

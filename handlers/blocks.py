@@ -52,11 +52,8 @@ def plain_text(text: str, limit: int) -> dict[str, Any]:
 def notification_text(item: ReviewItem) -> str:
     """The push-notification and fallback text: escaped, so it can never ping anyone."""
     state = "Review needed" if item.status == Status.PENDING else _OUTCOME[Status(item.status)]
-    return cut(f"{state}: {escape(item.title)} ({escape(item.workflow)}, {percent(item)})", 3000)
-
-
-def percent(item: ReviewItem) -> str:
-    return f"confidence {item.confidence:.0%}"
+    about = f"{escape(item.workflow)}, confidence {item.confidence:.0%}"
+    return cut(f"{state}: {escape(item.title)} ({about})", 3000)
 
 
 def item_message(

@@ -26,18 +26,13 @@ def approve(
     deps: HandlerDeps, item_id: str, user_id: str, *, edited_output: str | None = None
 ) -> DecideResult:
     """An approval (or an edit, which approves the new text); four-eyes routes count them."""
-
-    def required(item: ReviewItem) -> int:
-        return route_of(item).approvals_required
-
-    item = reviews.get_item(deps.db, item_id)
     result = reviews.approve(
         deps.db,
         item_id,
         by=user_id,
         source="slack",
         now=deps.now(),
-        required=required(item) if item else 1,
+        required=lambda current: route_of(current).approvals_required,
         may_decide=lambda current: allowed(current, user_id),
         edited_output=edited_output,
     )

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.types import JsonColumn, UTCDateTime, utcnow
+from storage.types import JsonColumn, UTCDateTime
 
 
 class Status(StrEnum):
@@ -262,5 +262,4 @@ __all__ = [
     "SpotCheck",
     "Status",
     "StepStatus",
-    "utcnow",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, or_, update
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 from ulid import ULID
 
 from storage.db import Database
@@ -100,20 +100,6 @@ def retry_at(db: Database, row_id: int, *, due_at: datetime, error: str) -> None
             .where(col(OutboxMessage.id) == row_id)
             .values(due_at=due_at, lease_until=None, last_error=error)
         )
-
-
-def next_due_at(db: Database) -> datetime | None:
-    with db.read() as session:
-        query = select(func.min(OutboxMessage.due_at)).where(
-            OutboxMessage.status == OutboxStatus.PENDING
-        )
-        return session.exec(query).one()
-
-
-def pending_count(db: Database) -> int:
-    with db.read() as session:
-        query = select(func.count()).where(OutboxMessage.status == OutboxStatus.PENDING)
-        return int(session.exec(query).one())
 
 
 def rows_for_item(db: Database, item_id: str) -> list[OutboxMessage]:

@@ -161,14 +161,14 @@ def approve(
     by: str,
     source: str,
     now: datetime,
-    required: int,
+    required: Callable[[ReviewItem], int],
     may_decide: Callable[[ReviewItem], bool] = lambda _item: True,
     edited_output: str | None = None,
 ) -> DecideResult:
-    """Count one person's approval; the item is decided when `required` people agree.
+    """Count one person's approval; the item is decided when `required(item)` people agree.
 
     An edit proposes new text: earlier approvals (of the old text) lapse and the editor's
-    approval counts for the new one. With `required == 1` this is a plain decision.
+    approval counts for the new one. With one approval required this is a plain decision.
     """
     with db.write() as session:
         item = session.get(ReviewItem, item_id, with_for_update=True)
@@ -178,6 +178,7 @@ def approve(
             return DecideResult(Outcome.ALREADY_DECIDED, item, _decision_of(session, item_id))
         if not may_decide(item):
             return DecideResult(Outcome.FORBIDDEN, item)
+        needed = required(item)
         if edited_output is not None:
             item.approval_round += 1
             item.final_output = edited_output
@@ -187,7 +188,7 @@ def approve(
         session.add(Approval(item_id=item.id, round=item.approval_round, user_id=by, at=now))
         approvers.append(by)
         edited = item.approval_round > 0
-        if len(approvers) < required:
+        if len(approvers) < needed:
             session.add(item)
             audit.record(
                 session,
@@ -197,7 +198,7 @@ def approve(
                 source=source,
                 action="edit_proposed" if edited_output is not None else "approval_recorded",
                 approvers=approvers,
-                required=required,
+                required=needed,
             )
             enqueue_update(session, item, now)
             return DecideResult(Outcome.APPROVAL_RECORDED, item, approvers=tuple(approvers))
@@ -209,7 +210,7 @@ def approve(
             source=source,
             now=now,
             final_output=item.final_output if edited else None,
-            note=None if required == 1 else "approved by " + ", ".join(approvers),
+            note=None if needed == 1 else "approved by " + ", ".join(approvers),
         )
         enqueue_update(session, item, now)
         return DecideResult(Outcome.DECIDED, item, decision, tuple(approvers))
