@@ -1,7 +1,9 @@
 """The `hitl` command."""
 
 import logging
+import os
 import signal
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,16 +12,25 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 from pydantic import ValidationError
 
-from bot.settings import Settings, StoreSettings, describe_error
+from bot.logs import configure_logging
+from bot.settings import LOG_FORMATS, LOG_LEVELS, Settings, StoreSettings, describe_error
 from rules import RulesError, check_rules
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from bot.server import Runtime
 
-@click.group()
+log = logging.getLogger("bot.cli")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hitl-bot", prog_name="hitl", message="%(prog)s %(version)s")
 def main() -> None:
-    """hitl: keeps people in the loop of AI agents, in Slack."""
+    """hitl: keeps people in the loop of AI agents, in Slack.
+
+    Start with `hitl init`, fill in `.env` and `rules.yml`, then `hitl serve`.
+    """
 
 
 @main.command()
@@ -28,24 +39,97 @@ def serve() -> None:
     from bot.server import Runtime, StartupError
 
     try:
-        settings = Settings()
+        settings = Settings()  # type: ignore[call-arg]  # read from the environment
     except ValidationError as error:
         _fail(f"configuration error: {describe_error(error)}")
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.log_format)
+    _require_rules_file(settings.rules_path)
+    _require_free_address(settings.host, settings.port)
+    revision = _upgrade_database(settings.database_url)
+    log.debug("database ready (schema %s)", revision)
+    runtime: Runtime | None = None
     try:
         runtime = Runtime(settings)
         runtime.start()
     except StartupError as error:
+        _stop_quietly(runtime)
         _fail(str(error))
     except RulesError as error:
+        _stop_quietly(runtime)
         _fail(f"HITL_RULES: {settings.rules_path} is not valid:\n{error}")
-    signal.signal(signal.SIGTERM, lambda *_: runtime.stop())
+    started = runtime
+
+    def on_sigterm(*_: object) -> None:
+        log.info("received SIGTERM")
+        started.stop()  # logs the shutdown and when it is done
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     runtime.wait()
     runtime.stop()
+
+
+@main.command()
+@click.option(
+    "--agent",
+    default="my-agent",
+    show_default=True,
+    help="The agent's name in HITL_API_TOKENS (it names the agent in Slack and the API).",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    help="Where to write the files (default: here).",
+)
+def init(agent: str, directory: Path) -> None:
+    """Write `.env` with a fresh API token and webhook secret, and `rules.yml` from the
+    example. Never overwrites either file."""
+    from bot import starter_files
+
+    if not agent or any(char in agent for char in ":, \t"):
+        _fail("--agent must be a name without ':', ',' or spaces")
+    env_path = directory / starter_files.ENV_FILE
+    rules_path = directory / starter_files.RULES_FILE
+    for path in (env_path, rules_path):
+        if path.exists():
+            _fail(f"{path} already exists; hitl init never overwrites (move it away first)", 1)
+    text = starter_files.env_file_text(
+        agent, starter_files.new_api_token(), starter_files.new_webhook_secret()
+    )
+    rules_text = starter_files.example_rules_text()  # read before writing anything
+    directory.mkdir(parents=True, exist_ok=True)
+    # "x": created here or not at all, even if another process wrote the file just now.
+    with env_path.open("x", encoding="utf-8") as env_file:
+        env_file.write(text)
+    env_path.chmod(0o600)  # it holds secrets
+    with rules_path.open("x", encoding="utf-8") as rules_file:
+        rules_file.write(rules_text)
+    click.echo(f"wrote {env_path} (API token for {agent!r}, webhook secret) and {rules_path}")
+    click.echo(
+        "next: put your Slack tokens in .env, your channel and user IDs in rules.yml, "
+        "then run `hitl rules check` and `hitl serve`"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Work with the database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database schema, or upgrade it to this version of hitl (HITL_DATABASE_URL).
+
+    `hitl serve` does this by itself on start; run it before starting several replicas of
+    a new version, or to create the database for `hitl digest`."""
+    from sqlalchemy.engine import make_url
+
+    settings = _store_settings()
+    _configure_command_logging()
+    revision = _upgrade_database(settings.database_url)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"{shown}: schema at revision {revision}")
 
 
 @main.group()
@@ -57,8 +141,6 @@ def rules() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 def rules_check(path: Path | None) -> None:
     """Validate a rules file (default: HITL_RULES or rules.yml) and print every error."""
-    import os
-
     target = path or Path(os.environ.get("HITL_RULES", "rules.yml"))
     issues = check_rules(target)
     for issue in issues:
@@ -87,13 +169,12 @@ def digest(
     """Build the friction digest of a week or any period, print it, or post it."""
     from bot import digest_publisher
     from digest import markdown, periods
-    from rules import RulesError, load_rules
+    from rules import load_rules
     from storage.db import Database
 
-    try:
-        settings = StoreSettings()
-    except ValidationError as error:
-        _fail(f"configuration error: {describe_error(error)}")
+    settings = _store_settings()
+    _configure_command_logging()
+    _require_rules_file(settings.rules_path)
     try:
         rules = load_rules(settings.rules_path).rules
     except RulesError as error:
@@ -112,6 +193,8 @@ def digest(
             period = periods.last_full_week(datetime.now(UTC), zone)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    # A database `hitl serve` has not created yet gets its schema (and an empty digest).
+    _upgrade_database(settings.database_url)
     slack = _slack_client(settings) if (post or settings.slack_bot_token) else None
     db = Database(settings.database_url)
     try:
@@ -136,6 +219,71 @@ def digest(
         click.echo(f"posted to {channel} ({ts})", err=True)
 
 
+def _store_settings() -> StoreSettings:
+    try:
+        return StoreSettings()  # type: ignore[call-arg]  # read from the environment
+    except ValidationError as error:
+        _fail(f"configuration error: {describe_error(error)}")
+
+
+def _configure_command_logging() -> None:
+    """Commands other than `serve` read only the log settings and fall back to the defaults,
+    so a log setting never stops a one-off command."""
+    level = os.environ.get("HITL_LOG_LEVEL", "WARNING").upper()
+    log_format = os.environ.get("HITL_LOG_FORMAT", "text").lower()
+    configure_logging(
+        level if level in LOG_LEVELS else "WARNING",
+        log_format if log_format in LOG_FORMATS else "text",
+    )
+
+
+def _require_rules_file(path: Path) -> None:
+    if path.is_dir():
+        _fail(f"HITL_RULES: {path} is a folder; set HITL_RULES to the rules file in it")
+    if not path.is_file():
+        _fail(
+            f"HITL_RULES: {path} not found: run `hitl init` to write one from the example, "
+            "or set HITL_RULES to your rules file"
+        )
+
+
+def _require_free_address(host: str, port: int) -> None:
+    """Fails before anything starts when the HTTP server could not listen; the server binds
+    again itself (a port taken in between still stops it, with the same message)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        _fail(
+            f"HITL_HOST/HITL_PORT: cannot listen on {host}:{port} ({reason}); set HITL_HOST to "
+            "an address of this machine (0.0.0.0 for all) and HITL_PORT to a free port"
+        )
+
+
+def _upgrade_database(url: str) -> str:
+    from storage.migrate import DatabaseUnavailable, upgrade
+
+    try:
+        return upgrade(url)
+    except DatabaseUnavailable as error:
+        _fail(f"HITL_DATABASE_URL: cannot open or upgrade the database: {error}")
+
+
+def _stop_quietly(runtime: "Runtime | None") -> None:
+    """Stops what a failed start had begun, so the process can exit."""
+    if runtime is None:
+        return
+    logging.disable(logging.INFO)  # a start that failed is no shutdown worth logging
+    try:
+        runtime.stop()
+    except Exception:  # already failing: the start error is the one to report
+        log.debug("stopping after a failed start failed too", exc_info=True)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def _slack_client(settings: StoreSettings) -> "WebClient | None":
     from slack_sdk import WebClient
 
@@ -155,6 +303,6 @@ def _team_url(slack: "WebClient | None") -> str | None:
         return None
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"hitl: {message}", err=True)
-    sys.exit(2)
+    sys.exit(code)

@@ -9,6 +9,7 @@ from datetime import datetime
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.metrics import LoopHealth
 from bot.rules_provider import RulesProvider
 from digest import periods
 from digest.model import Period
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 JOB = "weekly"
 _CRON_JOB = "digest-weekly"
 _WATCH_JOB = "digest-rules-watch"
+_WATCH_SECONDS = 60.0
+LOOP = "digest_job"
 
 
 class DigestJob:
@@ -31,6 +34,7 @@ class DigestJob:
         scheduler: BaseScheduler,
         now: Callable[[], datetime],
         queued: Callable[[], None],
+        health: LoopHealth | None = None,
     ) -> None:
         self.db = db
         self.rules = rules
@@ -38,14 +42,31 @@ class DigestJob:
         self.now = now
         self.queued = queued  # wakes the outbox worker
         self._scheduled: tuple[str, str] | None = None
+        self.health = health or LoopHealth()
+        self.health.register(LOOP, stale_after=3 * _WATCH_SECONDS)
 
     def start(self) -> None:
-        self._schedule()
-        # Rules are reloaded on change; this notices a new schedule without traffic.
+        # Rules are reloaded on change; the watch notices a new schedule without traffic,
+        # and its catch-up posts a digest whose cron run failed (database down) once the
+        # database is back: the job recovers by itself.
         self.scheduler.add_job(
-            self._schedule, "interval", seconds=60, id=_WATCH_JOB, replace_existing=True
+            self.watch,
+            "interval",
+            seconds=_WATCH_SECONDS,
+            id=_WATCH_JOB,
+            replace_existing=True,
+            next_run_time=self.now(),
         )
-        self.catch_up()
+
+    def watch(self) -> None:
+        try:
+            self._schedule()
+            self.catch_up()
+        except Exception as error:
+            self.health.failed(LOOP, error)
+            log.warning("digest: checking the schedule failed (%s); trying again shortly", error)
+            return
+        self.health.succeeded(LOOP)
 
     def _schedule(self) -> None:
         rules = self.rules.current().rules

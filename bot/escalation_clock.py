@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.heartbeat import Heartbeat
+from bot.metrics import LoopHealth
 from bot.scheduler import create_scheduler
 from bot.signals import ChangeSignals
 from rules import Route, escalation
@@ -25,6 +27,7 @@ from storage.models import EscalationStepRow, ReviewItem, Status
 
 log = logging.getLogger(__name__)
 
+LOOP = "escalation_clock"
 _WAKE_JOB = "escalation-wake"
 _SWEEP_JOB = "escalation-sweep"
 _FIRE_CHUNK = 25  # steps fired per transaction
@@ -71,6 +74,8 @@ class EscalationClock:
         batch: int = 500,
         on_fired: Callable[[FireOutcome], None] = lambda outcome: None,
         scheduler: BackgroundScheduler | None = None,
+        heartbeat: Heartbeat | None = None,
+        health: LoopHealth | None = None,
     ) -> None:
         self.db = db
         self.signals = signals
@@ -79,6 +84,10 @@ class EscalationClock:
         self.lease = lease
         self.batch = batch
         self.on_fired = on_fired
+        self.heartbeat = heartbeat
+        self.health = health or LoopHealth()
+        self.health.register(LOOP, stale_after=max(30.0, 3 * sweep_seconds))
+        self._failures = 0
         self._sweeping = threading.Lock()
         # Firing is one short transaction per step; on PostgreSQL several run side by side
         # (SQLite takes one writer at a time, so more threads would only queue).
@@ -110,7 +119,7 @@ class EscalationClock:
         # sweep that schedules its next wake-up would wait on that lock forever.
         if self._owns_scheduler:
             self.scheduler.shutdown(wait=False)
-        if self._sweeping.acquire(timeout=30):  # let a running sweep finish its chunk
+        if self._sweeping.acquire(timeout=3):  # let a running sweep finish its chunk
             self._sweeping.release()
         self._firers.shutdown(wait=True)
 
@@ -136,19 +145,39 @@ class EscalationClock:
             return 0  # another sweep is running and will see the same rows
         fired = 0
         try:
+            if self._failures and self.heartbeat is not None:
+                # A failed claim may have leased steps (commit done, answer lost); no step
+                # is being fired now, so whatever this worker holds is free again.
+                deadlines.release_held_by(self.db, self.heartbeat.worker_id)
             while True:
                 rows = deadlines.claim_due(
-                    self.db, now=self.now(), lease=self.lease, limit=self.batch
+                    self.db,
+                    now=self.now(),
+                    lease=self.lease,
+                    limit=self.batch,
+                    worker_id=self.heartbeat.worker_id if self.heartbeat else None,
+                    dead_before=self.heartbeat.dead_before() if self.heartbeat else None,
                 )
                 chunks = [rows[i : i + _FIRE_CHUNK] for i in range(0, len(rows), _FIRE_CHUNK)]
                 fired += sum(self._firers.map(self._fire, chunks))
                 if len(rows) < self.batch or self._stopping.is_set():
                     break
-        except Exception:
-            log.exception("escalation sweep failed; the next sweep tries again")
-        finally:
+        except Exception as error:
+            self._failures += 1
+            self.health.failed(LOOP, error)
+            retry_in = min(self.sweep_seconds, 2.0**self._failures)
+            if self._failures == 1:
+                log.exception("escalation sweep failed; trying again in %.0fs", retry_in)
+            else:
+                log.warning("escalation sweep failed again (%s)", error)
             self._sweeping.release()
-            self._schedule_next_wake()
+            # Back off, but sooner than the next periodic sweep when that is far away.
+            self.wake_at(self.now() + timedelta(seconds=retry_in))
+            return fired
+        self._failures = 0
+        self.health.succeeded(LOOP)
+        self._sweeping.release()
+        self._schedule_next_wake()
         return fired
 
     def _fire(self, rows: list[EscalationStepRow]) -> int:

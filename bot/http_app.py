@@ -2,26 +2,28 @@
 
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
-from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import service
-from bot.api_models import CancelRequest, ErrorOut, FieldError, ReviewOut, ReviewRequest
+from bot.api_boundary import ApiError, BodyLimit, install_error_handlers
+from bot.api_models import CancelRequest, FieldError, ReviewOut, ReviewRequest
+from bot.egress import EgressPolicy, EgressRefused
 from bot.metrics import Metrics
+from bot.openapi_doc import error_responses, install_openapi, new_app
 from bot.rules_provider import RulesProvider
 from bot.signals import ChangeSignals
+from bot.slack_endpoint import add_slack_endpoint
 from storage import reviews
 from storage.db import Database
 from storage.models import Status
@@ -32,74 +34,14 @@ log = logging.getLogger(__name__)
 MAX_WAIT_SECONDS = 60
 _DB_RECHECK_SECONDS = 0.5  # long-polls also see decisions made by other replicas
 
+# Printable ASCII: a NUL or a surrogate would make PostgreSQL fail rather than not find.
+_PLAUSIBLE_ITEM_ID = re.compile(r"[\x21-\x7e]{1,100}")
 
-class ApiError(HTTPException):
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
-        super().__init__(status_code=status, detail=message)
-        self.error = error
-        self.extra = extra
-
-
-class BodyLimit:
-    """Refuses bodies over the limit with 413, whether or not they declare their length.
-
-    The body is read here, up to the limit, and replayed to the app: a frame that raises
-    inside the app would be turned into a 400 by FastAPI's body parsing.
-    """
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
-                await self._refuse(scope, send)
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        response = _error_response(
-            413, "body_too_large", f"The request body is over {self.limit} bytes."
-        )
-        await response(scope, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
-def _error_response(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
-    body = ErrorOut(error=error, message=message, **extra).model_dump(
-        mode="json", exclude_none=True
-    )
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from `HITL_API_TOKENS`; the token names the agent.",
+)
 
 
 def create_http_app(
@@ -112,22 +54,23 @@ def create_http_app(
     bolt_app: App | None,
     max_body_bytes: int,
     now: Callable[[], datetime],
+    callback_egress: EgressPolicy | None = None,
 ) -> FastAPI:
-    app = FastAPI(
-        title="hitl agent API",
-        version="1",
-        description="Submit AI agent outputs for human review in Slack and get the decision.",
-    )
+    app = new_app()
+    install_error_handlers(app)
+    egress = callback_egress or EgressPolicy()
     token_items = list(agent_tokens.items())
 
-    def agent_of(request: Request) -> str:
+    def agent_of(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
         """Constant-time comparison against every configured token."""
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not presented:
+        if credentials is None or not credentials.credentials.strip():
             raise ApiError(401, "unauthorized", "Send Authorization: Bearer <token>.")
+        presented = credentials.credentials.strip().encode()
         agent = None
         for token, name in token_items:
-            if hmac.compare_digest(token.encode(), presented.strip().encode()):
+            if hmac.compare_digest(token.encode(), presented):
                 agent = name
         if agent is None:
             raise ApiError(401, "unauthorized", "The token is not valid.")
@@ -135,23 +78,10 @@ def create_http_app(
 
     Agent = Annotated[str, Depends(agent_of)]
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _error_response(error.status_code, error.error, str(error.detail), **error.extra)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
-        return _error_response(error.status_code, "http_error", str(error.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        fields = [
-            FieldError(field=_field_path(issue["loc"]), message=issue["msg"])
-            for issue in error.errors()
-        ]
-        return _error_response(
-            422, "invalid_request", "The request has invalid fields.", errors=fields
-        )
+    def _found(item_id: str, agent: str) -> None:
+        """404 for ids that cannot be an item's, before they reach the database."""
+        if not _PLAUSIBLE_ITEM_ID.fullmatch(item_id):
+            raise ApiError(404, "not_found", f"No item {item_id[:100]!r} for agent {agent}.")
 
     def _item_response(item_id: str, status: int = 200) -> JSONResponse:
         item = reviews.get_item(db, item_id)
@@ -159,19 +89,39 @@ def create_http_app(
         body = ReviewOut.of(item, reviews.get_decision(db, item_id))
         return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
+    def _check_callback(request: ReviewRequest) -> None:
+        if request.callback_url is None:
+            return
+        try:
+            egress.check_url(str(request.callback_url))
+        except EgressRefused as refused:
+            raise ApiError(
+                422,
+                "invalid_request",
+                "The request has invalid fields.",
+                errors=[FieldError(field="callback_url", message=str(refused))],
+            ) from None
+
     @app.post(
         "/v1/reviews",
         status_code=201,
         response_model=ReviewOut,
         responses={
-            200: {"model": ReviewOut},
-            401: {"model": ErrorOut},
-            413: {"model": ErrorOut},
-            422: {"model": ErrorOut},
+            200: {
+                "model": ReviewOut,
+                "description": "An item with this `external_id` and the same body exists; "
+                "it is returned and nothing new is posted.",
+            },
+            201: {"description": "Created: pending, or auto-approved by the route."},
+            **error_responses(401, 409, 413, 422, 503),
         },
         summary="Submit an item for review",
+        operation_id="submit_review",
+        description="Posts the item to the route's Slack channel. Bad input is refused as a "
+        "whole (422) before anything is written.",
     )
     def submit_review(request: ReviewRequest, agent: Agent) -> JSONResponse:
+        _check_callback(request)
         result = service.submit(db, rules.current(), agent=agent, request=request, now=now())
         if isinstance(result, service.NoRoute):
             raise ApiError(
@@ -179,6 +129,16 @@ def create_http_app(
                 "no_route",
                 f"No route in the rules matches workflow {result.workflow!r} "
                 f"from agent {result.agent!r}, and the rules name no fallback.",
+            )
+        if isinstance(result, service.ExternalIdConflict):
+            existing = result.existing
+            raise ApiError(
+                409,
+                "external_id_conflict",
+                f"external_id {existing.item.external_id!r} was already used for item "
+                f"{existing.item.id} with a different {', '.join(result.fields)}; send a new "
+                "external_id for a new item.",
+                item=ReviewOut.of(existing.item, existing.decision),
             )
         if result.created:
             metrics.submitted.labels(result.item.route, result.item.status).inc()
@@ -191,14 +151,26 @@ def create_http_app(
     @app.get(
         "/v1/reviews/{item_id}",
         response_model=ReviewOut,
-        responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}},
-        summary="An item's status and decision; ?wait=N long-polls until it is decided",
+        responses=error_responses(401, 404, 422, 503),
+        summary="An item's status and decision",
+        operation_id="get_review",
+        description="With `wait`, long-polls: answers as soon as the item is decided, or "
+        "with the pending item when `wait` seconds have passed.",
     )
     async def get_review(
         item_id: str,
         agent: Agent,
-        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
+        wait: Annotated[
+            float,
+            Query(
+                ge=0,
+                le=MAX_WAIT_SECONDS,
+                description=f"Seconds to wait for a decision, 0 to {MAX_WAIT_SECONDS}.",
+                examples=[30],
+            ),
+        ] = 0,
     ) -> JSONResponse:
+        _found(item_id, agent)
         deadline = time.monotonic() + wait
         while True:
             item = await run_in_threadpool(reviews.get_item, db, item_id)
@@ -212,12 +184,16 @@ def create_http_app(
     @app.post(
         "/v1/reviews/{item_id}/cancel",
         response_model=ReviewOut,
-        responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+        responses=error_responses(401, 404, 409, 413, 422, 503),
         summary="Withdraw an undecided item",
+        operation_id="cancel_review",
+        description="Cancelling an item that is already cancelled answers 200 with it; an "
+        "item decided otherwise answers 409 with the item.",
     )
     def cancel_review(
         item_id: str, agent: Agent, body: CancelRequest | None = None
     ) -> JSONResponse:
+        _found(item_id, agent)
         result = service.cancel(
             db, item_id, agent=agent, reason=body.reason if body else None, now=now()
         )
@@ -226,6 +202,8 @@ def create_http_app(
         if result.outcome == Outcome.ALREADY_DECIDED:
             assert result.item is not None
             current = ReviewOut.of(result.item, result.decision)
+            if result.item.status == Status.CANCELLED:  # a retried cancel: same answer
+                return JSONResponse(current.model_dump(mode="json"))
             raise ApiError(
                 409,
                 "already_decided",
@@ -236,13 +214,21 @@ def create_http_app(
         signals.changed(item_id)
         return _item_response(item_id)
 
-    @app.get("/healthz", summary="Liveness and database reachability")
+    @app.get("/healthz", summary="Database reachability and background loops' progress")
     def healthz() -> JSONResponse:
+        # 503 also when a background loop (outbox, escalation clock, digest job, heartbeat)
+        # keeps failing or has not completed a cycle recently: the process is up but stuck.
+        loops = metrics.health.problems()
         try:
             db.ping()
         except Exception as error:
             log.warning("health check: database unreachable: %s", error)
-            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+            body = {"status": "error", "database": "unreachable", "loops": loops}
+            return JSONResponse(body, status_code=503)
+        if loops:
+            log.warning("health check: loops failing: %s", loops)
+            body = {"status": "error", "database": "ok", "loops": loops}
+            return JSONResponse(body, status_code=503)
         return JSONResponse(
             {"status": "ok", "database": "ok", "rules_version": rules.current().version}
         )
@@ -252,22 +238,8 @@ def create_http_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     if bolt_app is not None:
-
-        @app.post("/slack/events", include_in_schema=False)
-        async def slack_events(request: Request) -> Response:
-            body = await request.body()
-            bolt_request = to_bolt_request(request, body)
-            # Bolt is synchronous: keep it off the event loop.
-            bolt_response = await run_in_threadpool(bolt_app.dispatch, bolt_request)
-            return to_starlette_response(bolt_response)
+        add_slack_endpoint(app, bolt_app)  # verifies each request before parsing it
 
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    install_openapi(app)
     return app
-
-
-def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(part) for part in loc if part not in ("body", "query", "path")]
-    path = ""
-    for part in parts:
-        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
-    return path or "body"

@@ -1,6 +1,9 @@
 """Prometheus metrics, one registry per running app (so tests can run several)."""
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -9,15 +12,109 @@ from sqlmodel import func, select
 
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, ReviewItem, Status
+from storage.outbox import oldest_pending_created_at
+from storage.types import utcnow
+
+# Consecutive failed cycles after which a loop counts as failing (one blip is not).
+FAILING_AFTER = 3
+
+
+@dataclass
+class LoopState:
+    stale_after: float  # seconds without a completed cycle before the loop counts as stuck
+    started_at: float  # monotonic
+    last_success: float | None = None  # monotonic
+    last_success_unix: float | None = None
+    failures: int = 0  # consecutive failed cycles
+    last_error: str | None = None
+
+
+class LoopHealth:
+    """What each background loop last achieved, for /healthz and /metrics.
+
+    Real time, not the application's clock: "has it made progress lately" is about the
+    process, whatever time the items are stamped with."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._loops: dict[str, LoopState] = {}
+
+    def register(self, loop: str, *, stale_after: float) -> None:
+        with self._lock:
+            self._loops[loop] = LoopState(stale_after=stale_after, started_at=self._clock())
+
+    def succeeded(self, loop: str) -> None:
+        with self._lock:
+            state = self._loops.get(loop)
+            if state is not None:
+                state.last_success, state.last_success_unix = self._clock(), self._wall_clock()
+                state.failures, state.last_error = 0, None
+
+    def failed(self, loop: str, error: BaseException | str) -> None:
+        with self._lock:
+            state = self._loops.get(loop)
+            if state is not None:
+                state.failures += 1
+                text = str(error).strip()
+                state.last_error = text.splitlines()[0][:200] if text else repr(error)
+
+    def last_successes(self) -> dict[str, float | None]:
+        """Unix time of each loop's last completed cycle."""
+        with self._lock:
+            return {loop: state.last_success_unix for loop, state in self._loops.items()}
+
+    def problems(self) -> dict[str, str]:
+        """Loops that are failing or have not completed a cycle recently, with the reason."""
+        found: dict[str, str] = {}
+        now = self._clock()
+        with self._lock:
+            for loop, state in self._loops.items():
+                idle = now - (state.last_success or state.started_at)
+                if state.failures >= FAILING_AFTER:
+                    found[loop] = f"failing ({state.failures} cycles in a row): {state.last_error}"
+                elif idle > state.stale_after:
+                    found[loop] = f"no completed cycle for {idle:.0f}s" + (
+                        f": {state.last_error}" if state.last_error else ""
+                    )
+        return found
 
 
 class _DatabaseGauges(Collector):
     """Backlog figures read from the database at scrape time: true across replicas."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, health: LoopHealth) -> None:
         self.db = db
+        self.health = health
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        last_success = GaugeMetricFamily(
+            "hitl_loop_last_success_timestamp_seconds",
+            "When each background loop last completed a cycle (Unix time)",
+            labels=["loop"],
+        )
+        for loop, at in self.health.last_successes().items():
+            if at is not None:
+                last_success.add_metric([loop], at)
+        yield last_success
+        try:  # the loop figures above still count while the database is down
+            yield from self._database_figures()
+        except Exception:
+            return
+
+    def _database_figures(self) -> Iterator[GaugeMetricFamily]:
+        oldest = GaugeMetricFamily(
+            "hitl_outbox_oldest_pending_age_seconds",
+            "Age of the oldest side effect not yet delivered (0 when none)",
+        )
+        created = oldest_pending_created_at(self.db)
+        oldest.add_metric([], max(0.0, (utcnow() - created).total_seconds()) if created else 0.0)
+        yield oldest
         pending = GaugeMetricFamily("hitl_items_pending", "Items waiting for a decision")
         backlog = GaugeMetricFamily(
             "hitl_outbox_pending", "Side effects not yet delivered", labels=["kind"]
@@ -67,4 +164,5 @@ class Metrics:
         self.escalations = Counter(
             "hitl_escalations", "Escalation steps fired", ["outcome"], registry=self.registry
         )
-        self.registry.register(_DatabaseGauges(db))
+        self.health = LoopHealth()
+        self.registry.register(_DatabaseGauges(db, self.health))

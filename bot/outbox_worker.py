@@ -1,34 +1,60 @@
 """Delivers the outbox: Slack messages, digests and agent callbacks, retried until they land.
 
-Rows are claimed with a lease, so several replicas share the work and a crashed worker's
-rows are picked up again. What each kind of row does lives in `slack_delivery` and
-`callbacks`; this module decides when to try again and when to give up.
+Rows are claimed with a lease that names this process, so several replicas share the work
+and a crashed process's rows are taken over once its heartbeat stops. Slack calls and
+callbacks have separate slot pools, so neither can starve the other; Slack's rate limits
+are kept per method and channel, and rows waiting on one are not claimed at all. What each
+kind of row does lives in `slack_delivery` and `callbacks`; this module decides when to
+try again and when to give up. Every failure of the database is survived: the claim loop
+backs off and tries again, and outcomes it could not record are recorded later.
 """
 
 import json
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.callbacks import CallbackSender
-from bot.delivery import GiveUp, Retry, RetryPolicy, classify_slack_error
+from bot.callbacks import DEFAULT_TIMEOUT_SECONDS, CallbackSender
+from bot.delivery import (
+    SLACK_ANSWERED,
+    GiveUp,
+    RateLimits,
+    Retry,
+    RetryPolicy,
+    alert_targets,
+    classify_slack_error,
+)
+from bot.egress import EgressPolicy
+from bot.heartbeat import Heartbeat
 from bot.metrics import Metrics
 from bot.signals import ChangeSignals
 from bot.slack_delivery import SlackDelivery
+from bot.slot_pool import SlotPool
 from rules import LoadedRules
-from storage import outbox, reviews
+from storage import outbox, reviews, undeliverable
 from storage.db import Database
 from storage.models import CallbackStatus, OutboxKind, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 __all__ = ["OutboxWorker", "RetryPolicy"]
+
+LOOP = "outbox"
+SLACK_SIDE = (
+    OutboxKind.POST_ITEM,
+    OutboxKind.POST_ESCALATION,
+    OutboxKind.UPDATE_ITEM,
+    OutboxKind.POST_DIGEST,
+    OutboxKind.POST_ALERT,
+)
+_CLAIM_BACKOFF_MAX = 5.0  # seconds between claim attempts while the database fails
+_SHUTDOWN_GRACE = 3.0  # seconds in-flight deliveries get to finish before they are handed back
 
 
 class OutboxWorker:
@@ -43,8 +69,12 @@ class OutboxWorker:
         policy: RetryPolicy,
         webhook_secret: str | None,
         current_rules: Callable[[], LoadedRules],
+        heartbeat: Heartbeat,
         poll_seconds: float = 1.0,
-        concurrency: int = 8,
+        slack_concurrency: int = 4,
+        callback_concurrency: int = 8,
+        callback_egress: EgressPolicy | None = None,
+        callback_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.db = db
         self.signals = signals
@@ -52,64 +82,172 @@ class OutboxWorker:
         self.now = now
         self.policy = policy
         self.poll_seconds = poll_seconds
+        self.heartbeat = heartbeat
+        self.current_rules = current_rules
         self.slack = SlackDelivery(db=db, slack=slack, now=now, current_rules=current_rules)
-        self.callbacks = CallbackSender(db=db, webhook_secret=webhook_secret, now=now)
+        self.callbacks = CallbackSender(
+            db=db,
+            webhook_secret=webhook_secret,
+            now=now,
+            egress=callback_egress,
+            timeout_seconds=callback_timeout_seconds,
+        )
+        self.limits = RateLimits()
         self._stop = threading.Event()
-        self._slots = threading.Semaphore(concurrency)
-        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="outbox")
+        wake = signals.outbox.set  # a slot is free: look for more work
+        self.slack_pool = SlotPool("slack", slack_concurrency, self._deliver_safely, wake)
+        self.callback_pool = SlotPool("callback", callback_concurrency, self._deliver_safely, wake)
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
-        self._slack_paused_until: datetime | None = None
+        # Outcomes that could not be written (database down): written on a later cycle.
+        self._unrecorded: list[Callable[[], None]] = []
+        self._unrecorded_lock = threading.Lock()
+        metrics.health.register(LOOP, stale_after=max(10.0, 10 * poll_seconds))
 
     def start(self) -> None:
+        self.slack_pool.start()
+        self.callback_pool.start()
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop_claiming(self) -> None:
         self._stop.set()
         self.signals.outbox.set()
-        self._thread.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def stop(self) -> None:
+        """Stops claiming, lets in-flight deliveries finish briefly, hands back the rest."""
+        self.stop_claiming()
+        self._thread.join(timeout=2)
+        deadline = time.monotonic() + _SHUTDOWN_GRACE
+        while self._in_flight() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._flush_unrecorded()
+        left = self._in_flight()
+        if left:
+            try:
+                outbox.release(self.db, left)
+                log.info("outbox: handed back %d deliveries still in flight", len(left))
+            except Exception as error:
+                log.warning("outbox: could not hand back %d rows (%s)", len(left), error)
+        self.slack_pool.stop()
+        self.callback_pool.stop()
         self.callbacks.close()
+        log.info("outbox: stopped")
+
+    def _in_flight(self) -> list[int]:
+        return self.slack_pool.in_flight() + self.callback_pool.in_flight()
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             try:
+                self._flush_unrecorded()
                 claimed = self.run_once()
-            except Exception:
-                log.exception("outbox: claiming failed; trying again shortly")
-                claimed = 0
+            except Exception as error:
+                failures += 1
+                self.metrics.health.failed(LOOP, error)
+                delay = min(_CLAIM_BACKOFF_MAX, self.poll_seconds * 2 ** min(failures, 10))
+                if failures == 1:
+                    log.exception("outbox: claiming failed; trying again in %.1fs", delay)
+                else:
+                    log.warning(
+                        "outbox: claiming failed again (%s); next try in %.1fs", error, delay
+                    )
+                self._stop.wait(delay)
+                continue
+            if failures:
+                log.info("outbox: claiming works again after %d failed attempts", failures)
+                self._reclaim_lost_leases()
+            failures = 0
+            self.metrics.health.succeeded(LOOP)
             if claimed == 0:
                 self.signals.outbox.wait(self.poll_seconds)
                 self.signals.outbox.clear()
 
     def run_once(self) -> int:
-        """Claims as many due rows as there are free delivery slots and starts them."""
-        free = 0
-        while self._slots.acquire(blocking=False):
-            free += 1
-        if free == 0:
-            self._slots.acquire()
-            free = 1
-        rows = outbox.claim_due(self.db, now=self.now(), lease=self.policy.lease, limit=free)
-        for _ in range(free - len(rows)):
-            self._slots.release()
-        for row in rows:
-            self._pool.submit(self._deliver_and_release, row)
-        return len(rows)
+        """Claims due rows for each pool's free slots and starts them; a failed claim gives
+        its slots back, so no error can leave the worker without slots."""
+        now = self.now()
+        claimed = 0
+        pools: Sequence[tuple[SlotPool, Sequence[OutboxKind]]] = (
+            (self.slack_pool, SLACK_SIDE),
+            (self.callback_pool, (OutboxKind.CALLBACK,)),
+        )
+        for pool, kinds in pools:
+            free = pool.take_free()
+            if free == 0:
+                continue
+            rows: list[OutboxMessage] = []
+            try:
+                rows = outbox.claim_due(
+                    self.db,
+                    now=now,
+                    lease=self.policy.lease,
+                    limit=free,
+                    kinds=kinds,
+                    worker_id=self.heartbeat.worker_id,
+                    dead_before=self.heartbeat.dead_before(),
+                    paused=self.limits.paused(now),
+                )
+            finally:
+                pool.give_back(free - len(rows))
+            for row in rows:
+                pool.submit(row)
+            claimed += len(rows)
+        return claimed
 
-    def _deliver_and_release(self, row: OutboxMessage) -> None:
+    def _reclaim_lost_leases(self) -> None:
+        """After a failed claim, rows it may have leased (commit done, answer lost) are
+        freed: every row this worker really holds is in flight in a pool."""
+        try:
+            freed = outbox.release_held_by(
+                self.db, self.heartbeat.worker_id, keep=self._in_flight()
+            )
+        except Exception as error:
+            log.warning("outbox: could not free leases of failed claims (%s)", error)
+            return
+        if freed:
+            log.info("outbox: freed %d rows leased by a claim whose answer was lost", freed)
+            self.signals.outbox.set()
+
+    def _record(self, write: Callable[[], None]) -> None:
+        """Writes an outcome; if the database fails, keeps it to write on a later cycle
+        (the lease is ours while we heartbeat, so nobody else delivers the row meanwhile)."""
+        try:
+            write()
+        except Exception as error:
+            log.warning("outbox: cannot record an outcome now (%s); will retry", error)
+            with self._unrecorded_lock:
+                self._unrecorded.append(write)
+
+    def _flush_unrecorded(self) -> None:
+        with self._unrecorded_lock:
+            pending, self._unrecorded = self._unrecorded, []
+        for index, write in enumerate(pending):
+            try:
+                write()
+            except Exception:
+                with self._unrecorded_lock:
+                    self._unrecorded[:0] = pending[index:]
+                raise
+
+    def _deliver_safely(self, row: OutboxMessage) -> None:
         try:
             self.deliver(row)
-        except Exception:
-            log.exception("outbox: unexpected error delivering %s %s", row.kind, row.delivery_id)
-            outbox.retry_at(
-                self.db,
-                row.id or 0,
-                due_at=self.now() + timedelta(seconds=30),
-                error="internal error",
+        except Exception as error:
+            reason = f"internal error: {type(error).__name__}"
+            log.exception(
+                "outbox: unexpected error delivering %s %s",
+                row.kind,
+                row.delivery_id,
+                extra={"item_id": row.item_id},
             )
-        finally:
-            self._slots.release()
-            self.signals.outbox.set()  # a slot is free: look for more work
+            self._record(
+                lambda: outbox.retry_at(
+                    self.db,
+                    row.id or 0,
+                    due_at=self.now() + timedelta(seconds=self.policy.delay(row.attempts)),
+                    error=reason,
+                )
+            )
 
     def deliver(self, row: OutboxMessage) -> None:
         assert row.id is not None
@@ -124,30 +262,55 @@ class OutboxWorker:
                 self._retry(row, kind, str(retry), retry.after)
                 return
             except GiveUp as failure:
-                self._fail(row, kind, str(failure))
+                self._fail(row, kind, str(failure), failure.code)
                 return
-        outbox.complete(self.db, row.id, now=self.now())
+        row_id = row.id
+        self._record(lambda: outbox.complete(self.db, row_id, now=self.now()))
         self.metrics.deliveries.labels(kind, "ok").inc()
+        if kind in (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION):
+            log.info("outbox: %s delivered", kind.value, extra={"item_id": row.item_id})
+
+    def _may_have_reached_slack(self, row: OutboxMessage) -> bool:
+        """An earlier attempt may have posted: it was cut short (crash, timeout) rather
+        than answered by Slack with an error."""
+        return row.attempts > 1 and not (row.last_error or "").startswith(SLACK_ANSWERED)
 
     def _to_slack(self, row: OutboxMessage, kind: OutboxKind) -> None:
         now = self.now()
-        if self._slack_paused_until and now < self._slack_paused_until:
-            raise Retry("rate limited", (self._slack_paused_until - now).total_seconds())
+        item = self.slack.item(row.item_id) if kind != OutboxKind.POST_DIGEST else None
+        method = RateLimits.UPDATE if kind == OutboxKind.UPDATE_ITEM else RateLimits.POST
+        item_channel_kinds = (OutboxKind.POST_ITEM, OutboxKind.UPDATE_ITEM)
+        channel = item.channel if item is not None and kind in item_channel_kinds else None
+        wait = self.limits.wait_seconds(method, channel, now)
+        if wait is not None:
+            raise Retry("rate limited", wait)
         try:
             if kind == OutboxKind.POST_DIGEST:
                 self.slack.post_digest(int(row.payload["run_id"]))
             elif kind == OutboxKind.POST_ITEM:
-                self.slack.post_item(self.slack.item(row.item_id))
+                assert item is not None
+                self.slack.post_item(item, look_first=self._may_have_reached_slack(row))
+            elif kind == OutboxKind.POST_ALERT:
+                assert item is not None
+                self.slack.post_alert(
+                    item, str(row.payload["target"]), str(row.payload.get("error", ""))
+                )
             elif kind == OutboxKind.POST_ESCALATION:
-                item = self.slack.item(row.item_id)
-                self.slack.post_escalation(item, int(row.payload["message_id"]))
+                assert item is not None
+                self.slack.post_escalation(
+                    item,
+                    int(row.payload["message_id"]),
+                    look_first=self._may_have_reached_slack(row),
+                )
             else:
-                self.slack.update_item(self.slack.item(row.item_id))
+                assert item is not None
+                self.slack.update_item(item)
         except SlackApiError as error:
             problem = classify_slack_error(error)
-            if isinstance(problem, Retry) and problem.after is not None:
-                # A 429 holds every Slack call of this worker, not just this row.
-                self._slack_paused_until = self.now() + timedelta(seconds=problem.after)
+            if isinstance(problem, Retry) and problem.after is not None and problem.method:
+                # Slack's limits are per method and channel: pause just that.
+                until = self.now() + timedelta(seconds=problem.after)
+                self.limits.pause(problem.method, problem.channel, until)
             raise problem from None
         except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
             raise Retry(f"Slack unreachable: {error}") from None
@@ -156,27 +319,69 @@ class OutboxWorker:
         now = self.now()
         give_up_at = row.give_up_at or row.created_at + self.policy.callback_give_up_after
         if kind == OutboxKind.CALLBACK and now >= give_up_at:
-            self._fail(row, kind, f"gave up after {row.attempts} attempts: {error}")
+            self._fail(row, kind, f"gave up after {row.attempts} attempts: {error}", None)
             return
         delay = after if after is not None else self.policy.delay(row.attempts)
         log.warning(
-            "outbox: %s for item %s failed (%s); retry in %.1fs", kind, row.item_id, error, delay
+            "outbox: %s for item %s failed (%s); retry in %.1fs",
+            kind,
+            row.item_id,
+            error,
+            delay,
+            extra={"item_id": row.item_id},
         )
         self.metrics.deliveries.labels(kind, "retry").inc()
-        outbox.retry_at(self.db, row.id or 0, due_at=now + timedelta(seconds=delay), error=error)
+        row_id = row.id or 0
+        self._record(
+            lambda: outbox.retry_at(
+                self.db, row_id, due_at=now + timedelta(seconds=delay), error=error
+            )
+        )
 
-    def _fail(self, row: OutboxMessage, kind: OutboxKind, error: str) -> None:
-        log.error("outbox: %s for item %s failed for good: %s", kind, row.item_id, error)
+    def _fail(self, row: OutboxMessage, kind: OutboxKind, error: str, code: str | None) -> None:
+        log.error(
+            "outbox: %s for item %s failed for good: %s",
+            kind,
+            row.item_id,
+            error,
+            extra={"item_id": row.item_id},
+        )
         self.metrics.deliveries.labels(kind, "failed").inc()
         now = self.now()
-        outbox.give_up(self.db, row.id or 0, now=now, error=error)
+        row_id = row.id or 0
+        self._record(lambda: outbox.give_up(self.db, row_id, now=now, error=error))
+        if kind == OutboxKind.POST_ITEM and row.item_id and code:
+            self._undeliverable(row.item_id, code, now)
         if kind == OutboxKind.CALLBACK and row.item_id:
-            reviews.set_callback_status(
-                self.db,
-                row.item_id,
-                CallbackStatus.FAILED,
-                now=now,
-                error=error,
-                delivery_id=row.delivery_id,
-                attempts=row.attempts,
+            item_id = row.item_id
+            self._record(
+                lambda: reviews.set_callback_status(
+                    self.db,
+                    item_id,
+                    CallbackStatus.FAILED,
+                    now=now,
+                    error=error,
+                    delivery_id=row.delivery_id,
+                    attempts=row.attempts,
+                )
             )
+
+    def _undeliverable(self, item_id: str, code: str, now: datetime) -> None:
+        """Slack refused the item's post for good: the API shows it, the agent's callback
+        says so and people are alerted, so the item does not wait in silence."""
+
+        def mark() -> None:
+            item = reviews.get_item(self.db, item_id)
+            if item is None:
+                return
+            targets = alert_targets(item, self.current_rules().rules)
+            undeliverable.mark(self.db, item_id, error=code, now=now, alert_to=targets)
+            log.warning(
+                "item cannot be posted (%s); alerting %s",
+                code,
+                ", ".join(targets) or "nobody (no alerts channel)",
+                extra={"item_id": item_id},
+            )
+            self.signals.changed(item_id)
+
+        self._record(mark)

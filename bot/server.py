@@ -12,7 +12,9 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.digest_job import DigestJob
+from bot.egress import EgressPolicy
 from bot.escalation_clock import EscalationClock
+from bot.heartbeat import Heartbeat
 from bot.http_app import create_http_app
 from bot.metrics import Metrics
 from bot.outbox_worker import OutboxWorker, RetryPolicy
@@ -37,7 +39,9 @@ class Runtime:
     def __init__(self, settings: Settings, *, now: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.now = now
-        self.db = Database(settings.database_url)
+        self.db = Database(
+            settings.database_url, busy_timeout_seconds=settings.sqlite_busy_timeout_seconds
+        )
         try:
             migrate(self.db)
         except Exception as error:
@@ -46,6 +50,13 @@ class Runtime:
         self.signals = ChangeSignals()
         self.metrics = Metrics(self.db)
         self.slack = create_web_client(settings)
+        self.heartbeat = Heartbeat(
+            db=self.db,
+            now=now,
+            health=self.metrics.health,
+            every_seconds=min(2.0, settings.worker_dead_after_seconds / 4),
+            dead_after_seconds=settings.worker_dead_after_seconds,
+        )
         deps = HandlerDeps(
             db=self.db,
             now=now,
@@ -62,6 +73,7 @@ class Runtime:
             bolt_app=None if settings.socket_mode else self.bolt,
             max_body_bytes=settings.max_body_bytes,
             now=now,
+            callback_egress=EgressPolicy(allow_private=settings.callback_allow_private),
         )
         self.worker = OutboxWorker(
             db=self.db,
@@ -78,6 +90,11 @@ class Runtime:
             webhook_secret=settings.webhook_secret,
             current_rules=self.rules.current,
             poll_seconds=settings.outbox_poll_seconds,
+            heartbeat=self.heartbeat,
+            slack_concurrency=settings.slack_concurrency,
+            callback_concurrency=settings.callback_concurrency,
+            callback_egress=EgressPolicy(allow_private=settings.callback_allow_private),
+            callback_timeout_seconds=settings.callback_timeout_seconds,
         )
         self.scheduler = create_scheduler()
         self.clock = EscalationClock(
@@ -87,6 +104,8 @@ class Runtime:
             sweep_seconds=settings.sweep_seconds,
             on_fired=lambda outcome: self.metrics.escalations.labels(outcome).inc(),
             scheduler=self.scheduler,
+            heartbeat=self.heartbeat,
+            health=self.metrics.health,
         )
         self.digest = DigestJob(
             db=self.db,
@@ -94,6 +113,7 @@ class Runtime:
             scheduler=self.scheduler,
             now=now,
             queued=self.signals.outbox.set,
+            health=self.metrics.health,
         )
         self.socket_mode: SocketModeHandler | None = None
         self._server: uvicorn.Server | None = None
@@ -125,13 +145,23 @@ class Runtime:
     def start(self) -> None:
         """Starts everything in background threads; returns once the port is listening."""
         self.check_slack()
+        self.heartbeat.start()
         self.worker.start()
         self.clock.start()
         self.digest.start()
         self.scheduler.start()
         if self.settings.socket_mode:
             self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token)
-            self.socket_mode.connect()
+            try:
+                self.socket_mode.connect()
+            except SlackApiError as error:  # a wrong app token: one line, not a traceback
+                data = error.response.data
+                code = data.get("error") if isinstance(data, dict) else None
+                raise StartupError(
+                    f"SLACK_APP_TOKEN: Slack refused it at Socket Mode connect ({code}); use an "
+                    "app-level token (xapp-…) with the connections:write scope, from Basic "
+                    "Information → App-Level Tokens"
+                ) from None
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -145,6 +175,7 @@ class Runtime:
         config = uvicorn.Config(
             self.http,
             log_level="warning",
+            log_config=None,  # uvicorn's lines go through hitl's handler (text or JSON)
             lifespan="off",
             timeout_graceful_shutdown=5,
             access_log=False,
@@ -174,13 +205,19 @@ class Runtime:
             if self._stopped:
                 return
             self._stopped = True
+        log.info("shutting down: taking no new work")
+        # Stop taking work everywhere first, then wait (briefly, in parallel) for what is
+        # in flight: the whole stop stays well under 10 s even with a hung receiver.
+        self.worker.stop_claiming()
         if self._server is not None:
             self._server.should_exit = True
+        self.scheduler.shutdown(wait=False)
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=6)
         if self.socket_mode is not None:
             self.socket_mode.close()
-        self.scheduler.shutdown(wait=False)
         self.clock.stop()
         self.worker.stop()
+        self.heartbeat.stop()
         self.db.dispose()
+        log.info("hitl stopped")

@@ -2,19 +2,29 @@
 of an item, post a digest. Each renders the current state, so a late delivery is never
 stale, and skips what an earlier attempt already did."""
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import digest_publisher
 from bot.delivery import GiveUp
 from digest.model import Period
 from handlers.blocks import escalation_message, item_message
+from handlers.text import cut, escape
 from rules import LoadedRules
 from storage import digests, escalations, reviews
 from storage.db import Database
 from storage.models import Decision, ReviewItem, SpotCheck
+
+log = logging.getLogger(__name__)
+
+# How far before the item's creation the history is read: clocks of hosts differ a little.
+_HISTORY_MARGIN = timedelta(minutes=5)
+_HISTORY_PAGES = 20  # at 200 messages a page; an earlier post is never further back
 
 
 class SlackDelivery:
@@ -45,9 +55,58 @@ class SlackDelivery:
             reviews.spot_checks_of(self.db, item.id),
         )
 
-    def post_item(self, item: ReviewItem) -> None:
+    def find_earlier_post(
+        self, channel: str, since: datetime, matches: Callable[[dict[str, Any]], bool]
+    ) -> str | None:
+        """The ts of a message in `channel` since `since` whose metadata `matches`: an
+        earlier attempt that reached Slack before its process died. None when there is
+        none, or when the bot may not read the channel (it then posts, as before)."""
+        cursor: str | None = None
+        oldest = f"{(since - _HISTORY_MARGIN).timestamp():.6f}"
+        for _page in range(_HISTORY_PAGES):
+            try:
+                response = self.slack.conversations_history(
+                    channel=channel,
+                    oldest=oldest,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SlackApiError as error:
+                code = (
+                    error.response.get("error") if isinstance(error.response.data, dict) else None
+                )
+                if code in ("not_in_channel", "channel_not_found", "missing_scope"):
+                    log.warning("cannot read %s to look for an earlier post (%s)", channel, code)
+                    return None
+                raise
+            for message in response.get("messages") or []:
+                if matches(message.get("metadata") or {}):
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or not cursor:
+                return None
+        return None
+
+    def post_item(self, item: ReviewItem, *, look_first: bool = False) -> None:
+        """Posts the item; with `look_first` (an earlier attempt may have reached Slack)
+        it first looks for that message and adopts it instead of posting twice."""
         if item.message_ts:
             return  # already posted: a retry after the post landed
+        if look_first:
+            ts = self.find_earlier_post(
+                item.channel,
+                item.created_at,
+                lambda metadata: (
+                    metadata.get("event_type") == "hitl_review"
+                    and (metadata.get("event_payload") or {}).get("item_id") == item.id
+                ),
+            )
+            if ts is not None:
+                log.info("adopted the earlier post %s instead of posting again", ts,
+                         extra={"item_id": item.id})  # fmt: skip
+                reviews.mark_posted(self.db, item.id, channel=item.channel, ts=ts, now=self.now())
+                return
         text, blocks = item_message(item, *self._rendered(item))
         response = self.slack.chat_postMessage(
             channel=item.channel,
@@ -61,13 +120,29 @@ class SlackDelivery:
             self.db, item.id, channel=response["channel"], ts=response["ts"], now=self.now()
         )
 
-    def post_escalation(self, item: ReviewItem, message_id: int) -> None:
+    def post_escalation(
+        self, item: ReviewItem, message_id: int, *, look_first: bool = False
+    ) -> None:
         message = escalations.get_message(self.db, message_id)
         if message is None or message.ts:
             return
         channel = message.target
         if channel[0] in "UW":  # a person: by direct message
             channel = self.slack.conversations_open(users=channel)["channel"]["id"]
+        if look_first:
+            level = message.level
+            ts = self.find_earlier_post(
+                channel,
+                message.at,
+                lambda metadata: (
+                    metadata.get("event_type") == "hitl_escalation"
+                    and (metadata.get("event_payload") or {}).get("item_id") == item.id
+                    and (metadata.get("event_payload") or {}).get("level") == level
+                ),
+            )
+            if ts is not None:
+                escalations.mark_message_posted(self.db, message_id, channel=channel, ts=ts)
+                return
         decision, approvers, _checks = self._rendered(item)
         text, blocks = escalation_message(
             item, decision, approvers, message.level, self.permalink(item)
@@ -85,6 +160,25 @@ class SlackDelivery:
         )
         escalations.mark_message_posted(
             self.db, message_id, channel=response["channel"], ts=response["ts"]
+        )
+
+    def post_alert(self, item: ReviewItem, target: str, error: str) -> None:
+        """Tells people an item cannot be posted, so it does not wait in silence."""
+        channel = target
+        if channel[0] in "UW":  # a person: by direct message
+            channel = self.slack.conversations_open(users=channel)["channel"]["id"]
+        text = (
+            f":warning: hitl cannot post the item *{escape(cut(item.title, 200))}* "
+            f"(`{item.id}`, route `{escape(item.route)}`) to <#{item.channel}>: Slack "
+            f"answers `{escape(error)}`. It waits undecided until the channel is fixed "
+            "(invite the bot, unarchive the channel or correct the rules); the agent was told."
+        )
+        self.slack.chat_postMessage(
+            channel=channel,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": "hitl_alert", "event_payload": {"item_id": item.id}},
         )
 
     def update_item(self, item: ReviewItem) -> None:

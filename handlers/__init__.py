@@ -1,5 +1,6 @@
-"""Slack listeners. Each kind registers itself with `register(app, deps)`; the listeners
-acknowledge first and hand the work to plain functions in `handlers.decisions`."""
+"""Slack listeners. Each kind registers itself with `register(app, deps)`. Every click
+and modal submission reaches them already parsed into typed objects (`handlers.payloads`);
+listeners decide first and acknowledge after the commit."""
 
 from slack_bolt import App
 

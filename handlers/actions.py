@@ -1,70 +1,132 @@
-"""Button clicks on a review message."""
+"""Button clicks on a review message.
+
+Every click is checked before anything else: the message clicked must be one that shows
+the item, and the person must be allowed to see it. A click that changes something
+(approve, spot check) is acknowledged only after its change is committed; when the
+database fails, the reviewer is told the click did not take, and nothing is half-done.
+"""
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from handlers import blocks, decisions
 from handlers.deps import HandlerDeps
-from storage import reviews
+from handlers.payloads import Click, click_in
+from storage.models import ReviewItem
 
 log = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+DID_NOT_TAKE = (
+    "Your click did not take: hitl could not reach its database. Nothing was changed; "
+    "please try again in a moment."
+)
 
 
 def register(app: App, deps: HandlerDeps) -> None:
     @app.action(blocks.APPROVE)
-    def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        item_id, user_id = _clicked(body)
-        result = decisions.approve(deps, item_id, user_id)
-        _tell_if_not_decided(respond, decisions.outcome_message(result, user_id))
-
-    @app.action(blocks.EDIT)
-    def edit(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
-        item_id, user_id = _clicked(body)
-        item, refusal = decisions.check_can_open(deps, item_id, user_id)
-        if item is None:
-            _tell_if_not_decided(respond, refusal)
-            return
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.edit_modal(item))
-
-    @app.action(blocks.REJECT)
-    def reject(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
-        item_id, user_id = _clicked(body)
-        item, refusal = decisions.check_can_open(deps, item_id, user_id)
-        if item is None:
-            _tell_if_not_decided(respond, refusal)
-            return
-        reasons = decisions.route_of(item).reject_reasons
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.reject_modal(item, reasons))
+    def approve(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
+        click = click_in(context)
+        reply = _attempt(click, lambda: _approve(deps, click))
+        ack()  # only now: the decision is committed, or the reply says it did not take
+        _tell(respond, reply)
 
     @app.action(blocks.SPOT_OK)
     @app.action(blocks.SPOT_WRONG)
-    def spot_check(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def spot_check(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
+        click = click_in(context)
+        reply = _attempt(click, lambda: _spot_check(deps, click))
         ack()
-        item_id, user_id = _clicked(body)
-        verdict = "ok" if body["actions"][0]["action_id"] == blocks.SPOT_OK else "wrong"
-        _tell_if_not_decided(respond, decisions.spot_check(deps, item_id, user_id, verdict))
+        _tell(respond, reply)
+
+    @app.action(blocks.EDIT)
+    def edit(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = click_in(context)
+        item = _attempt(click, lambda: _decidable(deps, click))
+        ack()
+        if isinstance(item, str):
+            _tell(respond, item)
+            return
+        client.views_open(trigger_id=click.trigger_id, view=blocks.edit_modal(item))
+
+    @app.action(blocks.REJECT)
+    def reject(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = click_in(context)
+        item = _attempt(click, lambda: _decidable(deps, click))
+        ack()
+        if isinstance(item, str):
+            _tell(respond, item)
+            return
+        reasons = decisions.route_of(item).reject_reasons
+        client.views_open(trigger_id=click.trigger_id, view=blocks.reject_modal(item, reasons))
 
     @app.action(blocks.VIEW_OUTPUT)
-    def view_output(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def view_output(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = click_in(context)
+        item = _attempt(click, lambda: _viewable(deps, click))
         ack()
-        item_id, _user_id = _clicked(body)
-        item = reviews.get_item(deps.db, item_id)
-        if item is None:
-            _tell_if_not_decided(respond, "This item no longer exists.")
+        if isinstance(item, str):
+            _tell(respond, item)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=blocks.full_output_modal(item))
+        client.views_open(trigger_id=click.trigger_id, view=blocks.full_output_modal(item))
 
 
-def _clicked(body: dict[str, Any]) -> tuple[str, str]:
-    return body["actions"][0]["value"], body["user"]["id"]
+def _approve(deps: HandlerDeps, click: Click) -> str | None:
+    item, refusal = decisions.clicked_item(deps, click)
+    if item is None:
+        return refusal
+    result = decisions.approve(deps, click.item_id, click.user_id)
+    return decisions.outcome_message(result, click.user_id)
 
 
-def _tell_if_not_decided(respond: Respond, text: str | None) -> None:
+def _spot_check(deps: HandlerDeps, click: Click) -> str | None:
+    item, refusal = decisions.clicked_item(deps, click)
+    if item is None:
+        return refusal
+    verdict = "ok" if click.action_id == blocks.SPOT_OK else "wrong"
+    return decisions.spot_check(deps, click.item_id, click.user_id, verdict)
+
+
+def _decidable(deps: HandlerDeps, click: Click) -> ReviewItem | str:
+    """The item, when this person may open its Edit or Reject modal; else why not."""
+    item, refusal = decisions.clicked_item(deps, click)
+    if item is None:
+        return refusal or decisions.NO_ITEM
+    item, refusal = decisions.check_can_open(deps, item.id, click.user_id)
+    return item if item is not None else (refusal or decisions.NO_ITEM)
+
+
+def _viewable(deps: HandlerDeps, click: Click) -> ReviewItem | str:
+    """The item, when this person may see it in full; else why not."""
+    item, refusal = decisions.clicked_item(deps, click)
+    if item is None:
+        return refusal or decisions.NO_ITEM
+    return decisions.check_can_view(item, click.user_id) or item
+
+
+def _attempt(click: Click, work: Callable[[], Result]) -> Result | str:
+    """Runs a click's work; a database failure becomes the reply that it did not take.
+    Each piece of work is one transaction, so a failure leaves nothing half-done."""
+    try:
+        return work()
+    except SQLAlchemyError as error:
+        log.warning(
+            "click %s by %s did not take: database error %s",
+            click.action_id,
+            click.user_id,
+            type(error).__name__,
+            extra={"item_id": click.item_id},
+        )
+        return DID_NOT_TAKE
+
+
+def _tell(respond: Respond, text: str | None) -> None:
+    """An ephemeral reply, seen only by the person who clicked."""
     if text:
         respond(text=text, response_type="ephemeral", replace_original=False)

@@ -4,8 +4,8 @@ rows, returning the dicts Slack takes, within Slack's documented limits."""
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from handlers.links import links_line
 from handlers.text import cut, cut_escaped, escape, escaped_chunks, plain
 from storage.models import Decision, ReviewItem, SpotCheck, Status
 
@@ -76,7 +76,7 @@ def item_message(
         blocks.extend(_approval_progress(item, approvers))
     blocks.extend(_context_fields(item))
     if item.links:
-        blocks.append(_context(" · ".join(_link(link) for link in item.links[:10])))
+        blocks.append(_context(links_line(item.links, SECTION_LIMIT)))
     if item.status == Status.PENDING:
         blocks.append(_buttons(item, show_full=was_cut))
     else:
@@ -212,14 +212,6 @@ def _as_text(value: Any) -> str:
     return cut(value if isinstance(value, str) else repr(value), FIELD_LIMIT - 110)
 
 
-def _link(link: dict[str, Any]) -> str:
-    """The agent's label, followed by the real host so a label cannot pose as another site."""
-    url = str(link["url"])
-    host = urlsplit(url).hostname or url
-    label = escape(cut(str(link.get("text") or host), 80)).replace("|", "¦")
-    return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{label}> ({escape(host)})"
-
-
 def _context(text: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(cut(text, SECTION_LIMIT))]}
 
@@ -294,15 +286,6 @@ def edit_modal(item: ReviewItem) -> dict[str, Any]:
             }
         )
     return _modal(EDIT_CALLBACK, "Edit and approve", item.id, blocks, submit="Approve")
-
-
-def edited_output(values: dict[str, dict[str, Any]]) -> str:
-    """Joins the edit modal's inputs back into one text, in order."""
-    keys = sorted(
-        (key for key in values if key.startswith(OUTPUT_BLOCK_PREFIX)),
-        key=lambda key: int(key.removeprefix(OUTPUT_BLOCK_PREFIX)),
-    )
-    return "".join(values[key]["text"].get("value") or "" for key in keys)
 
 
 def reject_modal(item: ReviewItem, reasons: list[str]) -> dict[str, Any]:

@@ -1,11 +1,22 @@
 """Deciding from Slack, as plain functions: tested without Slack, called by the listeners."""
 
+import logging
+
 from handlers.blocks import slack_date
 from handlers.deps import HandlerDeps
+from handlers.payloads import Click
 from rules import Route, may_decide
-from storage import reviews
-from storage.models import ReviewItem, Status
+from storage import escalations, reviews
+from storage.models import ItemMessage, ReviewItem, Status
 from storage.reviews import DecideResult, Outcome
+
+log = logging.getLogger(__name__)
+
+NO_ITEM = "This item no longer exists."
+NOT_ITS_MESSAGE = (
+    "This message does not show that item, so the click was not taken. Nothing was changed."
+)
+UNKNOWN_REASON = "Choose one of the reasons in the list."
 
 
 def route_of(item: ReviewItem) -> Route:
@@ -45,6 +56,20 @@ def _announce(deps: HandlerDeps, result: DecideResult) -> None:
         return
     if result.outcome == Outcome.DECIDED:
         deps.decided(result.item.status, "slack")
+        decision = result.decision
+        log.info(
+            "decided %s in Slack by %s",
+            result.item.status,
+            decision.by if decision else "?",
+            extra={"item_id": result.item.id},
+        )
+    elif result.outcome == Outcome.APPROVAL_RECORDED:
+        log.info(
+            "approval %d of %d recorded in Slack",
+            len(result.approvers),
+            route_of(result.item).approvals_required,
+            extra={"item_id": result.item.id},
+        )
     if result.outcome in (Outcome.DECIDED, Outcome.APPROVAL_RECORDED):
         deps.changed(result.item.id)
 
@@ -81,7 +106,7 @@ def check_can_open(
     """Before opening a modal: the item, or why this user cannot decide it."""
     item = reviews.get_item(deps.db, item_id)
     if item is None:
-        return None, "This item no longer exists."
+        return None, NO_ITEM
     if item.status != Status.PENDING:
         return None, already_decided_text(
             DecideResult(Outcome.ALREADY_DECIDED, item, reviews.get_decision(deps.db, item_id))
@@ -91,19 +116,18 @@ def check_can_open(
     return item, None
 
 
-def refusal_text(item: ReviewItem) -> str:
+def refusal_text(item: ReviewItem, to: str = "decide") -> str:
     route = route_of(item)
     who = ", ".join(f"<@{user}>" for user in [*route.owner.users, *escalated_to(item)])
     return (
-        f"You can't decide this item: route *{route.name}* is decided by {who}. "
-        "Nothing was changed."
+        f"You can't {to} this item: route *{route.name}* is decided by {who}. Nothing was changed."
     )
 
 
 def already_decided_text(result: DecideResult) -> str:
     item, decision = result.item, result.decision
     if item is None:
-        return "This item no longer exists."
+        return NO_ITEM
     if decision is None:
         return f"This item is already {item.status.replace('_', ' ')}."
     who = f"<@{decision.by}>" if decision.source == "slack" else decision.by
@@ -123,7 +147,7 @@ def outcome_message(result: DecideResult, user_id: str) -> str | None:
     if result.outcome == Outcome.DECIDED:
         return None
     if result.outcome == Outcome.NOT_FOUND:
-        return "This item no longer exists."
+        return NO_ITEM
     if result.outcome in (Outcome.APPROVAL_RECORDED, Outcome.ALREADY_APPROVED):
         assert result.item is not None
         required = route_of(result.item).approvals_required
@@ -148,10 +172,71 @@ def spot_check(deps: HandlerDeps, item_id: str, user_id: str, verdict: str) -> s
     """Records a spot-check verdict; returns what to tell the user when it was refused."""
     item = reviews.get_item(deps.db, item_id)
     if item is None:
-        return "This item no longer exists."
+        return NO_ITEM
     if not allowed(item, user_id):
         return refusal_text(item)
     if reviews.record_spot_check(deps.db, item_id, by=user_id, verdict=verdict, now=deps.now()):
+        log.info("spot check %s by %s", verdict, user_id, extra={"item_id": item_id})
         deps.changed(item_id)
         return None
     return "Only auto-approved items are spot-checked."
+
+
+def shows_item(
+    deps: HandlerDeps, item: ReviewItem, channel: str, message_ts: str, user_id: str
+) -> bool:
+    """Whether the message clicked is one hitl posted for this item: its original post or
+    one of its escalation messages. A click elsewhere names an item it does not show.
+
+    A message Slack has posted but whose `ts` hitl has not recorded yet (the reply is on
+    its way) is matched by its channel, or for a DM by the person it was sent to."""
+    if item.channel == channel and item.message_ts in (message_ts, None):
+        return True
+    for message in escalations.messages_of(deps.db, item.id):
+        if message.ts is not None:
+            if (message.channel, message.ts) == (channel, message_ts):
+                return True
+        elif _may_be_unrecorded(message, channel, user_id):
+            return True
+    return False
+
+
+def _may_be_unrecorded(message: ItemMessage, channel: str, user_id: str) -> bool:
+    """An escalation message without a recorded ts, in this channel or this person's DM."""
+    if message.channel is not None:
+        return message.channel == channel
+    return message.target == channel or (message.target == user_id and channel.startswith("D"))
+
+
+def clicked_item(deps: HandlerDeps, click: Click) -> tuple[ReviewItem | None, str | None]:
+    """The item a click is about, or why the click is refused (before any other check)."""
+    item = reviews.get_item(deps.db, click.item_id)
+    if item is None:
+        return None, NO_ITEM
+    if not shows_item(deps, item, click.channel, click.message_ts, click.user_id):
+        log.warning(
+            "refused a click on %s/%s that does not show the item",
+            click.channel,
+            click.message_ts,
+            extra={"item_id": item.id},
+        )
+        return None, NOT_ITS_MESSAGE
+    return item, None
+
+
+def check_can_view(item: ReviewItem, user_id: str) -> str | None:
+    """Seeing an item in full takes the same right as deciding it (None: allowed)."""
+    return None if allowed(item, user_id) else refusal_text(item, to="see")
+
+
+def reject(
+    deps: HandlerDeps, item_id: str, user_id: str, reason: str | None, note: str | None
+) -> DecideResult | str:
+    """A rejection with one of the route's reasons (frozen with the item); a reason the
+    route does not list is refused and nothing is decided."""
+    item = reviews.get_item(deps.db, item_id)
+    if item is None:
+        return NO_ITEM
+    if reason is None or reason not in route_of(item).reject_reasons:
+        return UNKNOWN_REASON
+    return decide(deps, item_id, user_id, Status.REJECTED, reason=reason, note=note)

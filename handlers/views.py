@@ -1,49 +1,81 @@
-"""Modal submissions: the edited output, or the rejection reason and note."""
+"""Modal submissions: the edited output, or the rejection reason and note.
 
+The decision is made before acknowledging: a refusal is shown inside the modal, which
+Slack only allows in the acknowledgement itself."""
+
+import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App
+from sqlalchemy.exc import SQLAlchemyError
 
 from handlers import blocks, decisions
 from handlers.deps import HandlerDeps
-from storage.models import Status
+from handlers.payloads import Submission, submission_in
 from storage.reviews import Outcome
+
+log = logging.getLogger(__name__)
+
+DID_NOT_TAKE = (
+    "This did not take: hitl could not reach its database. Nothing was changed; "
+    "please submit again in a moment."
+)
 
 
 def register(app: App, deps: HandlerDeps) -> None:
     @app.view(blocks.EDIT_CALLBACK)
-    def submit_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        # The decision is made before acknowledging: a refusal is shown inside the modal,
-        # which Slack only allows in the acknowledgement itself.
-        values = view["state"]["values"]
-        text = blocks.edited_output(values)
-        first_block = min(values, default=f"{blocks.OUTPUT_BLOCK_PREFIX}0")
+    def submit_edit(ack: Ack, context: dict[str, Any]) -> None:
+        submission = submission_in(context)
+        text, first_block = submission.edited_output()
         if not text.strip():
             ack(response_action="errors", errors={first_block: "The output cannot be empty."})
             return
-        result = decisions.approve(
-            deps, view["private_metadata"], body["user"]["id"], edited_output=text
-        )
-        problem = decisions.outcome_message(result, body["user"]["id"])
-        if result.outcome == Outcome.APPROVAL_RECORDED:
-            problem = None  # the edit stands as a proposal; the message shows it
+        try:
+            problem = _approve_edit(deps, submission, text)
+        except SQLAlchemyError as error:
+            problem = _did_not_take(submission, error)
         _ack_result(ack, problem, first_block)
 
     @app.view(blocks.REJECT_CALLBACK)
-    def submit_reject(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        values = view["state"]["values"]
-        selected = values[blocks.REASON_BLOCK]["choice"].get("selected_option") or {}
-        note = (values.get(blocks.NOTE_BLOCK, {}).get("text", {}).get("value") or "").strip()
-        result = decisions.decide(
-            deps,
-            view["private_metadata"],
-            body["user"]["id"],
-            Status.REJECTED,
-            reason=selected.get("value"),
-            note=note or None,
-        )
-        _ack_result(ack, decisions.outcome_message(result, body["user"]["id"]), blocks.REASON_BLOCK)
+    def submit_reject(ack: Ack, context: dict[str, Any]) -> None:
+        submission = submission_in(context)
+        try:
+            problem = _reject(deps, submission)
+        except SQLAlchemyError as error:
+            problem = _did_not_take(submission, error)
+        _ack_result(ack, problem, blocks.REASON_BLOCK)
+
+
+def _approve_edit(deps: HandlerDeps, submission: Submission, text: str) -> str | None:
+    result = decisions.approve(deps, submission.item_id, submission.user_id, edited_output=text)
+    if result.outcome == Outcome.APPROVAL_RECORDED:
+        return None  # the edit stands as a proposal; the message shows it
+    return decisions.outcome_message(result, submission.user_id)
+
+
+def _reject(deps: HandlerDeps, submission: Submission) -> str | None:
+    result = decisions.reject(
+        deps,
+        submission.item_id,
+        submission.user_id,
+        submission.reject_reason(),
+        submission.reject_note(),
+    )
+    if isinstance(result, str):
+        return result
+    return decisions.outcome_message(result, submission.user_id)
+
+
+def _did_not_take(submission: Submission, error: SQLAlchemyError) -> str:
+    log.warning(
+        "modal %s by %s did not take: database error %s",
+        submission.callback_id,
+        submission.user_id,
+        type(error).__name__,
+        extra={"item_id": submission.item_id},
+    )
+    return DID_NOT_TAKE
 
 
 def _ack_result(ack: Ack, problem: str | None, block_id: str) -> None:

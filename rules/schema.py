@@ -118,11 +118,24 @@ class DigestConfig(_RulesModel):
         return self.weekly_time.minute
 
 
+class AlertsConfig(_RulesModel):
+    """Where hitl reports what people must act on (undeliverable items, drift alarms)."""
+
+    channel: ChannelId | None = None  # None: the digest channel
+    drift: bool = Field(default=True, strict=True)  # the hourly drift alarm on or off
+
+
 class RulesFile(_RulesModel):
     timezone: TimeZoneName = "UTC"
     digest: DigestConfig | None = None
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     routes: Annotated[list[Route], Field(min_length=1)]  # first match wins
     fallback: str | None = None  # route used when none matches; None: refuse the item
+
+    @property
+    def alerts_channel(self) -> str | None:
+        """`alerts.channel`, else the digest channel, else nowhere."""
+        return self.alerts.channel or (self.digest.channel if self.digest else None)
 
     @model_validator(mode="wrap")
     @classmethod

@@ -24,14 +24,14 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself, so we can choose IMMEDIATE per transaction.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -45,16 +45,20 @@ def _configure_sqlite(engine: Engine) -> None:
 class Database:
     """One engine per process; `read()` and `write()` hand out short transactions."""
 
-    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str | URL, *, echo: bool = False, busy_timeout_seconds: float = 10.0
+    ) -> None:
+        """`busy_timeout_seconds`: how long SQLite waits for another writer's lock before
+        the statement fails (the caller then retries later)."""
         self.url = normalize_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_seconds}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, int(busy_timeout_seconds * 1000))
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
 
     @property

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
 
+from storage import workers
 from storage.db import Database
 from storage.models import EscalationStepRow, StepStatus
 
@@ -52,17 +53,36 @@ def cancel_pending(session: Session, item_id: str) -> None:
 
 
 def claim_due(
-    db: Database, *, now: datetime, lease: timedelta, limit: int
+    db: Database,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    worker_id: str | None = None,
+    dead_before: datetime | None = None,
 ) -> list[EscalationStepRow]:
+    """Due steps for this worker; a lease whose holder stopped heartbeating (last beat
+    before `dead_before`) is free, so a crashed sweeper's steps fire in seconds."""
+    lease_free = (
+        workers.lease_is_free(
+            col(EscalationStepRow.lease_until),
+            col(EscalationStepRow.worker_id),
+            now=now,
+            dead_before=dead_before,
+            me=worker_id,
+        )
+        if dead_before is not None
+        else or_(
+            col(EscalationStepRow.lease_until).is_(None),
+            col(EscalationStepRow.lease_until) < now,
+        )
+    )
     query = (
         select(EscalationStepRow)
         .where(
             EscalationStepRow.status == StepStatus.PENDING,
             col(EscalationStepRow.due_at) <= now,
-            or_(
-                col(EscalationStepRow.lease_until).is_(None),
-                col(EscalationStepRow.lease_until) < now,
-            ),
+            lease_free,
         )
         .order_by(col(EscalationStepRow.due_at))
         .limit(limit)
@@ -72,8 +92,24 @@ def claim_due(
         rows = list(session.exec(query))
         for row in rows:
             row.lease_until = now + lease
+            row.worker_id = worker_id
         session.flush()
         return rows
+
+
+def release_held_by(db: Database, worker_id: str) -> int:
+    """Frees pending steps leased to `worker_id` (called when it holds none for sure: a
+    claim whose answer was lost may have leased some)."""
+    with db.write() as session:
+        result = session.execute(
+            update(EscalationStepRow)
+            .where(
+                col(EscalationStepRow.worker_id) == worker_id,
+                col(EscalationStepRow.status) == StepStatus.PENDING,
+            )
+            .values(lease_until=None, worker_id=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def next_due_at(db: Database) -> datetime | None:

@@ -35,3 +35,33 @@ def migrate(db: Database, revision: str = "head") -> None:
                     text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK}
                 )
                 connection.commit()
+
+
+def upgrade(url: str) -> str:
+    """Creates or upgrades the schema of the database at `url`; returns its revision.
+
+    Raises DatabaseUnavailable with one line that says what went wrong."""
+    db = Database(url)
+    try:
+        migrate(db)
+        with db.engine.connect() as connection:
+            return str(
+                connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            )
+    except Exception as error:
+        raise DatabaseUnavailable(describe_database_error(error)) from error
+    finally:
+        db.dispose()
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened or upgraded; the message is one line."""
+
+
+def describe_database_error(error: BaseException) -> str:
+    """The driver's own first line, without SQLAlchemy's statement and background link."""
+    cause = getattr(error, "orig", None) or error
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if "unable to open database file" in first:
+        first += " (does its folder exist, and may this user write there?)"
+    return first

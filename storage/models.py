@@ -36,6 +36,7 @@ class OutboxKind(StrEnum):
     UPDATE_ITEM = "update_item"  # re-render every message of the item in place
     POST_DIGEST = "post_digest"  # the friction digest of one period, to the digest channel
     CALLBACK = "callback"  # POST the final item to the agent's callback_url
+    POST_ALERT = "post_alert"  # tell people an item cannot be posted (undeliverable)
 
 
 class OutboxStatus(StrEnum):
@@ -91,6 +92,10 @@ class ReviewItem(SQLModel, table=True):
     decided_at: datetime | None = _ts(nullable=True)
     callback_status: str = Field(default=CallbackStatus.NONE, max_length=20)
     callback_error: str | None = Field(default=None, sa_column=Column(Text))
+    # Set when Slack refused the item's post for good (e.g. channel_not_found): the item is
+    # shown as undeliverable instead of waiting in silence.
+    delivery_error: str | None = Field(default=None, max_length=200)
+    delivery_failed_at: datetime | None = _ts(nullable=True)
 
 
 class Decision(SQLModel, table=True):
@@ -136,6 +141,8 @@ class EscalationStepRow(SQLModel, table=True):
     due_at: datetime = _ts(nullable=False)
     status: str = Field(default=StepStatus.PENDING, max_length=20)
     lease_until: datetime | None = _ts(nullable=True)
+    # The process holding the lease: once it stops heartbeating the lease is free early.
+    worker_id: str | None = Field(default=None, max_length=40)
     fired_at: datetime | None = _ts(nullable=True)
 
 
@@ -241,9 +248,21 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     due_at: datetime = _ts(nullable=False)
     lease_until: datetime | None = _ts(nullable=True)
+    # The process holding the lease: once it stops heartbeating the lease is free early.
+    worker_id: str | None = Field(default=None, max_length=40)
     give_up_at: datetime | None = _ts(nullable=True)
     done_at: datetime | None = _ts(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Worker(SQLModel, table=True):
+    """A running process; its heartbeat tells others whether its leases still count."""
+
+    __tablename__ = "worker"
+
+    id: str = Field(primary_key=True, max_length=40)
+    started_at: datetime = _ts(nullable=False)
+    heartbeat_at: datetime = _ts(nullable=False)
 
 
 __all__ = [
@@ -262,4 +281,5 @@ __all__ = [
     "SpotCheck",
     "Status",
     "StepStatus",
+    "Worker",
 ]

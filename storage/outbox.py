@@ -1,20 +1,24 @@
 """The outbox: side effects recorded with the change that causes them, delivered later.
 
-A row is claimed with a lease; a process that dies mid-delivery leaves the lease to run
-out and another worker claims the row again. Slack rows of one item are delivered in
-order (a message is posted before it is updated); callbacks do not wait for Slack.
+A row is claimed with a lease naming the worker; a process that dies mid-delivery stops
+heartbeating and another worker claims the row again (or, without heartbeats, once the
+lease runs out). Slack rows of one item are delivered in order (a message is posted
+before it is updated); callbacks do not wait for Slack. Claims take channels in turn and
+skip rows waiting on a Slack rate limit, so one channel's backlog holds back no other.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, col, select
 from ulid import ULID
 
+from storage import workers
 from storage.db import Database
-from storage.models import OutboxKind, OutboxMessage, OutboxStatus
+from storage.models import OutboxKind, OutboxMessage, OutboxStatus, ReviewItem
 
 SLACK_KINDS = (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION, OutboxKind.UPDATE_ITEM)
 
@@ -41,37 +45,159 @@ def enqueue(
     return message
 
 
-def claim_due(db: Database, *, now: datetime, lease: timedelta, limit: int) -> list[OutboxMessage]:
-    """Take up to `limit` due rows for this worker until `now + lease`."""
-    earlier = aliased(OutboxMessage)
-    earlier_slack_row_pending = exists().where(
-        earlier.item_id == OutboxMessage.item_id,
-        col(earlier.kind).in_(SLACK_KINDS),
-        earlier.status == OutboxStatus.PENDING,
-        col(earlier.id) < col(OutboxMessage.id),
-    )
-    query = (
-        select(OutboxMessage)
+@dataclass(frozen=True)
+class Paused:
+    """Where Slack asked us to wait: per method and channel, or a whole method."""
+
+    post_channels: frozenset[str] = frozenset()  # chat.postMessage paused in these channels
+    update_channels: frozenset[str] = frozenset()  # chat.update paused in these channels
+    posts: bool = False  # chat.postMessage paused everywhere
+    updates: bool = False  # chat.update paused everywhere
+
+
+POST_KINDS = (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION, OutboxKind.POST_DIGEST)
+
+
+def claim_due(
+    db: Database,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    kinds: Sequence[OutboxKind] | None = None,
+    worker_id: str | None = None,
+    dead_before: datetime | None = None,
+    paused: Paused = Paused(),
+    per_channel: int | None = None,
+) -> list[OutboxMessage]:
+    """Take up to `limit` due rows of `kinds` for this worker until `now + lease`.
+
+    Rows waiting on a rate limit in `paused` are left alone, so they take no slot; with
+    `per_channel` at most that many rows of one channel are taken, oldest first, so one
+    channel's backlog cannot fill every slot. A lease whose holder stopped heartbeating
+    (last beat before `dead_before`) counts as free.
+    """
+    # Slack rows of one item go in order: only each item's first pending Slack row is
+    # eligible (one aggregate over the pending rows, not a probe per row).
+    first_slack_row_of_item = (
+        select(func.min(OutboxMessage.id))
         .where(
             OutboxMessage.status == OutboxStatus.PENDING,
-            col(OutboxMessage.due_at) <= now,
-            or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
-            or_(
-                col(OutboxMessage.kind).not_in(SLACK_KINDS),
-                ~earlier_slack_row_pending,
-            ),
+            col(OutboxMessage.kind).in_(SLACK_KINDS),
         )
+        .group_by(col(OutboxMessage.item_id))
+    )
+    channel = ReviewItem.channel
+    conditions = [
+        OutboxMessage.status == OutboxStatus.PENDING,
+        col(OutboxMessage.due_at) <= now,
+        workers.lease_is_free(
+            col(OutboxMessage.lease_until),
+            col(OutboxMessage.worker_id),
+            now=now,
+            dead_before=dead_before,
+            me=worker_id,
+        )
+        if dead_before is not None
+        else or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
+    ]
+    if kinds is not None:
+        conditions.append(col(OutboxMessage.kind).in_(list(kinds)))
+    # Checked again on the locked rows: PostgreSQL re-reads a row changed by a claim that
+    # committed meanwhile and re-tests these, so two claimers never both take it.
+    row_conditions = list(conditions)
+    conditions.append(
+        or_(
+            col(OutboxMessage.kind).not_in(SLACK_KINDS),
+            col(OutboxMessage.id).in_(first_slack_row_of_item),
+        )
+    )
+    if paused.posts:
+        conditions.append(col(OutboxMessage.kind).not_in(POST_KINDS))
+    elif paused.post_channels:
+        conditions.append(
+            ~(
+                (col(OutboxMessage.kind) == OutboxKind.POST_ITEM)
+                & col(channel).in_(sorted(paused.post_channels))
+            )
+        )
+    if paused.updates:
+        conditions.append(col(OutboxMessage.kind) != OutboxKind.UPDATE_ITEM)
+    elif paused.update_channels:
+        conditions.append(
+            ~(
+                (col(OutboxMessage.kind) == OutboxKind.UPDATE_ITEM)
+                & col(channel).in_(sorted(paused.update_channels))
+            )
+        )
+    # Round robin across channels: number each channel's due rows, take the first of
+    # every channel before the second of any.
+    turn = (
+        func.row_number()
+        .over(partition_by=func.coalesce(channel, ""), order_by=col(OutboxMessage.id))
+        .label("turn")
+    )
+    candidates = (
+        select(col(OutboxMessage.id).label("id"), turn)
+        .select_from(OutboxMessage)
+        .outerjoin(ReviewItem, col(ReviewItem.id) == col(OutboxMessage.item_id))
+        .where(*conditions)
+        .subquery()
+    )
+    chosen = select(candidates.c.id)
+    if per_channel is not None:
+        chosen = chosen.where(candidates.c.turn <= per_channel)
+    chosen = chosen.order_by(candidates.c.turn, candidates.c.id).limit(limit)
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(chosen.scalar_subquery()), *row_conditions)
         .order_by(col(OutboxMessage.id))
-        .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)
     )
     with db.write() as session:
         rows = list(session.exec(query))
         for row in rows:
             row.lease_until = now + lease
+            row.worker_id = worker_id
             row.attempts += 1
         session.flush()
         return rows
+
+
+def release(db: Database, row_ids: Sequence[int]) -> None:
+    """Hands claimed rows back undelivered (shutdown): another worker may take them now."""
+    if not row_ids:
+        return
+    with db.write() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(list(row_ids)))
+            .values(lease_until=None, worker_id=None)
+        )
+
+
+def release_held_by(db: Database, worker_id: str, *, keep: Sequence[int]) -> int:
+    """Frees rows leased to `worker_id` except `keep` (those really in flight): a claim
+    whose commit reached the database but whose answer was lost leaves such rows."""
+    with db.write() as session:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.worker_id) == worker_id,
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.id).not_in(list(keep)),
+            )
+            .values(lease_until=None, worker_id=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def oldest_pending_created_at(db: Database) -> datetime | None:
+    with db.read() as session:
+        query = select(func.min(OutboxMessage.created_at)).where(
+            OutboxMessage.status == OutboxStatus.PENDING
+        )
+        return session.exec(query).one()
 
 
 def complete(db: Database, row_id: int, *, now: datetime) -> None:
@@ -89,7 +215,7 @@ def _finish(
         session.execute(
             update(OutboxMessage)
             .where(and_(col(OutboxMessage.id) == row_id))
-            .values(status=status, done_at=now, lease_until=None, last_error=error)
+            .values(status=status, done_at=now, lease_until=None, worker_id=None, last_error=error)
         )
 
 
@@ -98,7 +224,7 @@ def retry_at(db: Database, row_id: int, *, due_at: datetime, error: str) -> None
         session.execute(
             update(OutboxMessage)
             .where(col(OutboxMessage.id) == row_id)
-            .values(due_at=due_at, lease_until=None, last_error=error)
+            .values(due_at=due_at, lease_until=None, worker_id=None, last_error=error)
         )
 
 

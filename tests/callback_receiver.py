@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,6 +24,8 @@ class CallbackReceiver:
         self.deliveries: list[Delivery] = []
         self.fail_next = 0
         self.fail_status = 503
+        self.hang_seconds = 0.0  # > 0: each request waits this long before it is answered
+        self.hanging = 0  # requests being held right now
         self._lock = threading.Lock()
         receiver = self
 
@@ -32,6 +35,12 @@ class CallbackReceiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.hang_seconds > 0:  # a receiver that hangs: read, then say nothing
+                    with receiver._lock:
+                        receiver.hanging += 1
+                    time.sleep(receiver.hang_seconds)
+                    with receiver._lock:
+                        receiver.hanging -= 1
                 with receiver._lock:
                     failing = receiver.fail_next > 0
                     receiver.fail_next -= int(failing)

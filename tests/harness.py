@@ -8,6 +8,7 @@ import httpx
 
 from bot.server import Runtime
 from bot.settings import Settings
+from tests.api_contract import ContractCheck
 from tests.slack_payloads import block_actions, post_interaction, view_submission
 from tests.slack_standin import SlackStandIn
 
@@ -62,6 +63,8 @@ def make_settings(
         "retry_base_seconds": 0.2,
         "retry_max_seconds": 1.0,
         "outbox_poll_seconds": 0.2,
+        # The tests' callback receiver listens on 127.0.0.1; the default refuses loopback.
+        "callback_allow_private": True,
     }
     values.update(extra)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -90,6 +93,7 @@ class BotHarness:
         self.runtime.start()
         self.url = f"http://127.0.0.1:{self.runtime.port}"
         self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.check_contract = ContractCheck(self.http)  # every /v1 answer vs /openapi.json
         return self
 
     def stop(self) -> None:
@@ -104,7 +108,9 @@ class BotHarness:
         headers = kwargs.pop("headers", {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        return self.http.request(method, path, headers=headers, **kwargs)
+        response = self.http.request(method, path, headers=headers, **kwargs)
+        self.check_contract(response)
+        return response
 
     def submit(self, token: str = AGENT_TOKEN, **overrides: Any) -> dict[str, Any]:
         response = self.api("POST", "/v1/reviews", token=token, json=invoice(**overrides))

@@ -745,7 +745,7 @@ def _copy_lines(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
     for row in rows:
         values = []
         for column in columns:
-            value = row[column]
+            value = row.get(column)  # columns the bot fills later (e.g. delivery_error) are NULL
             if column == "route_snapshot":
                 value = _SNAPSHOT_JSON[row["route"]]  # the same for every item of a route
             elif column in _JSON_COLUMNS:

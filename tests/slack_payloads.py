@@ -247,3 +247,16 @@ def post_slash_command(
 ) -> httpx.Response:
     """POST slash-command fields (from ``slash_command``) the way Slack does."""
     return _post_signed(url, urlencode(fields).encode(), signing_secret, timestamp, signature)
+
+
+def post_raw(
+    url: str,
+    body: bytes,
+    signing_secret: str | None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> httpx.Response:
+    """POST any bytes to ``url``, signed with ``signing_secret`` (unsigned when None)."""
+    headers = {"Content-Type": content_type}
+    if signing_secret is not None:
+        headers.update(sign(body, signing_secret))
+    return httpx.post(url, content=body, headers=headers, timeout=10.0)

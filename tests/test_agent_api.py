@@ -2,10 +2,12 @@
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from handlers import blocks
+from tests.api_contract import TIMESTAMP
 from tests.harness import OTHER_AGENT_TOKEN, BotHarness, invoice
 
 
@@ -208,3 +210,57 @@ def test_health_metrics_and_openapi(bot: BotHarness) -> None:
         spec["paths"]
     )
     assert "/slack/events" not in spec["paths"]
+
+
+def test_the_same_external_id_with_a_different_body_is_409_with_the_existing_item(
+    bot: BotHarness,
+) -> None:
+    first = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-9", confidence=0.5))
+    assert first.status_code == 201
+    changes: list[dict[str, Any]] = [
+        {"confidence": 0.51},
+        {"title": "Invoice 9, corrected"},
+        {"context": {}},
+    ]
+    for change in changes:
+        again = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-9", **change))
+        assert again.status_code == 409, again.text
+        body = again.json()
+        assert body["error"] == "external_id_conflict"
+        assert "inv-9" in body["message"] and next(iter(change)) in body["message"]
+        assert body["item"]["id"] == first.json()["id"]
+        assert body["item"]["confidence"] == 0.5
+    same = bot.api("POST", "/v1/reviews", json=invoice(external_id="inv-9", confidence=0.5))
+    assert same.status_code == 200 and same.json()["id"] == first.json()["id"]
+    bot.wait_posted(first.json()["id"])
+    time.sleep(0.5)
+    assert len(bot.standin.calls_to("chat.postMessage")) == 1
+
+
+def test_cancelling_twice_answers_200_with_the_item_both_times(bot: BotHarness) -> None:
+    item = bot.submit()
+    first = bot.api("POST", f"/v1/reviews/{item['id']}/cancel", json={"reason": "withdrawn"})
+    second = bot.api("POST", f"/v1/reviews/{item['id']}/cancel", json={"reason": "withdrawn"})
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    assert second.json()["status"] == "cancelled"
+    assert second.json()["decision"] == first.json()["decision"]
+
+
+def test_cancelling_an_item_decided_otherwise_stays_409(bot: BotHarness) -> None:
+    item = bot.submit()
+    bot.click(item["id"], blocks.APPROVE, "U0ALICE")
+    bot.item(item["id"], wait=10)
+    response = bot.api("POST", f"/v1/reviews/{item['id']}/cancel")
+    assert response.status_code == 409
+    assert response.json()["error"] == "already_decided"
+    assert response.json()["item"]["status"] == "approved"
+
+
+def test_every_timestamp_is_utc_with_milliseconds_and_z(bot: BotHarness) -> None:
+    item = bot.submit()
+    bot.click(item["id"], blocks.APPROVE, "U0ALICE")
+    decided = bot.item(item["id"], wait=10)
+    stamps = [item["created_at"], decided["created_at"], decided["decided_at"]]
+    stamps.append(decided["decision"]["at"])
+    assert all(TIMESTAMP.match(stamp) for stamp in stamps), stamps
+    assert decided["created_at"] == item["created_at"]

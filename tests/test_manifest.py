@@ -7,7 +7,8 @@ import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT.parent / "shared" / "schemas" / "manifest.schema.1.0.0.json"
+# Vendored (MIT, licence beside it): the tests read nothing outside the repository.
+SCHEMA = ROOT / "tests" / "schemas" / "manifest.schema.1.0.0.json"
 
 
 def _manifest() -> dict:

@@ -1,7 +1,11 @@
 """The real `hitl serve` process: settings errors, crashes, Socket Mode."""
 
+import json
+import re
 import signal
+import socket
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -58,6 +62,32 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
         ({"HITL_WEBHOOK_SECRET": "whsec_***"}, "HITL_WEBHOOK_SECRET must be whsec_"),
         ({"HITL_DATABASE_URL": "mysql://x/y"}, "HITL_DATABASE_URL must be a sqlite"),
         ({"SLACK_BOT_TOKEN": "xoxb-wrong"}, "SLACK_BOT_TOKEN: Slack refused the token"),
+        # The README's placeholders, copied as they are.
+        ({"SLACK_BOT_TOKEN": "xoxb-…"}, "SLACK_BOT_TOKEN still holds the placeholder '…'"),
+        ({"SLACK_SIGNING_SECRET": "…"}, "SLACK_SIGNING_SECRET still holds the placeholder"),
+        ({"HITL_WEBHOOK_SECRET": "whsec_…"}, "HITL_WEBHOOK_SECRET still holds the placeholder"),
+        ({"SLACK_BOT_TOKEN": "xoxb-“quoted”"}, "SLACK_BOT_TOKEN contains the character '“'"),
+        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN is empty: paste the Bot User OAuth Token"),
+        ({"HITL_LOG_LEVEL": "verbose"}, "HITL_LOG_LEVEL must be one of DEBUG, INFO, WARNING"),
+        ({"HITL_LOG_FORMAT": "xml"}, "HITL_LOG_FORMAT input should be 'text' or 'json'"),
+        ({"HITL_PORT": "abc"}, "HITL_PORT must be a whole number, got 'abc'"),
+        ({"HITL_PORT": "70000"}, "HITL_PORT input should be less than or equal to 65535"),
+        ({"HITL_OUTBOX_POLL_SECONDS": "fast"}, "HITL_OUTBOX_POLL_SECONDS must be a number"),
+        ({"HITL_RULES": "missing.yml"}, "HITL_RULES: missing.yml not found: run `hitl init`"),
+        (
+            {"HITL_DATABASE_URL": "sqlite:////nonexistent-folder/hitl.db"},
+            "HITL_DATABASE_URL: cannot open or upgrade the database: unable to open database file",
+        ),
+        ({"HITL_DATABASE_URL": "not a url"}, "HITL_DATABASE_URL is not a database URL"),
+        (
+            {"HITL_DATABASE_URL": "postgresql://hitl@127.0.0.1:1/hitl"},  # nothing listens
+            "HITL_DATABASE_URL: cannot open or upgrade the database: connection failed",
+        ),
+        ({"HITL_RULES": "."}, "HITL_RULES: . is a folder"),
+        ({"HITL_HOST": "999.1.1.1"}, "HITL_HOST/HITL_PORT: cannot listen on 999.1.1.1"),
+        ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL must be an http(s) URL"),
+        ({"HITL_CALLBACK_ALLOW_PRIVATE": "maybe"}, "HITL_CALLBACK_ALLOW_PRIVATE must be true or"),
+        ({"HITL_MAX_BODY_BYTES": "10"}, "HITL_MAX_BODY_BYTES input should be greater than"),
     ],
 )
 def test_bad_settings_stop_serve_with_one_clear_line(
@@ -149,3 +179,91 @@ def test_settings_are_read_from_a_dot_env_file(
     process = start_serve(env, tmp_path)  # healthy: the token and the API URL came from .env
     stop_serve(process)
     assert standin.calls_to("auth.test")
+
+
+def test_a_port_in_use_stops_serve_with_one_clear_line(
+    standin: SlackStandIn, rules_path: Path, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, port)
+        result = subprocess.run(
+            [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        )
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in line
+
+
+def test_a_wrong_app_token_stops_serve_with_one_clear_line(
+    standin: SlackStandIn, rules_path: Path, tmp_path: Path
+) -> None:
+    """Socket Mode, the README's default: Slack refuses the token only at connect time."""
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
+    env.pop("SLACK_SIGNING_SECRET")
+    env["SLACK_APP_TOKEN"] = "xapp-1-not-the-right-one"
+    result = subprocess.run(
+        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hitl:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("hitl: SLACK_APP_TOKEN: Slack refused it")
+    assert "connections:write" in errors[0]
+    assert result.stderr.strip().splitlines()[-1] == errors[0]  # the last word, not buried
+
+
+def test_the_readme_dot_env_copied_as_it_is_names_the_first_placeholder(
+    standin: SlackStandIn, rules_path: Path, tmp_path: Path
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
+    dotenv = next(block for block in blocks if block.lstrip().startswith("SLACK_BOT_TOKEN="))
+    (tmp_path / ".env").write_text(textwrap.dedent(dotenv))
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
+    for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
+        env.pop(key)
+    result = subprocess.run(
+        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "UnicodeEncodeError" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "SLACK_BOT_TOKEN still holds the placeholder '…'" in result.stderr
+
+
+def test_json_logs_are_one_object_a_line_with_the_item_id(
+    standin: SlackStandIn, rules_path: Path, tmp_path: Path
+) -> None:
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
+    env["HITL_LOG_FORMAT"] = "json"
+    process = start_serve(env, tmp_path)
+    try:
+        response = httpx.post(
+            f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews",
+            json=invoice(),
+            headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+        )
+        assert response.status_code == 201, response.text
+        item_id = response.json()["id"]
+        standin.wait_for(lambda s: bool(s.calls_to("chat.postMessage")), timeout=15)
+        # Garbage on the HTTP port: the HTTP server's own warning is JSON too.
+        with socket.create_connection(("127.0.0.1", int(env["HITL_PORT"])), timeout=5) as raw:
+            raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            raw.recv(1024)
+    finally:
+        stop_serve(process)
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    assert any("Invalid HTTP request" in line for line in lines)
+    entries = [json.loads(line) for line in lines]
+    assert entries
+    for entry in entries:
+        assert {"time", "level", "logger", "message"} <= entry.keys(), entry
+        assert entry["time"].endswith("Z")
+    about_the_item = [entry for entry in entries if entry.get("item_id") == item_id]
+    assert any("submitted" in entry["message"] for entry in about_the_item), entries
+    assert any("stopped" in entry["message"] for entry in entries)  # shutdown is logged

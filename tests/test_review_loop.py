@@ -177,7 +177,7 @@ def test_a_very_long_output_is_cut_and_the_full_text_is_one_click_away(bot: BotH
     output_block = next(b for b in message["blocks"] if b.get("block_id") == "output")
     assert len(output_block["text"]["text"]) <= 3000
     assert blocks.VIEW_OUTPUT in actions_of(message)
-    bot.click(item["id"], blocks.VIEW_OUTPUT, "U0ANYBODY")
+    bot.click(item["id"], blocks.VIEW_OUTPUT, "U0BOB")  # an owner: may see it in full
     bot.standin.wait_for(lambda s: bool(s.calls_to("views.open")))
     view = bot.standin.calls_to("views.open")[0].args["view"]
     if isinstance(view, str):
@@ -203,7 +203,8 @@ def test_cancelled_item_says_so_and_loses_its_buttons(bot: BotHarness) -> None:
     bot.standin.wait_for(lambda s: "Cancelled" in _all_text(bot.message(item["id"])))
     assert actions_of(bot.message(item["id"])) == []
     again = bot.api("POST", f"/v1/reviews/{item['id']}/cancel")
-    assert again.status_code == 409 and again.json()["item"]["status"] == "cancelled"
+    # Cancelling twice is safe for a retrying agent: 200 with the item, as it is.
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
     late = bot.click(item["id"], blocks.APPROVE, "U0ALICE")
     assert late.status_code == 200
     assert bot.item(item["id"])["status"] == "cancelled"

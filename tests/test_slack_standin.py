@@ -448,6 +448,86 @@ def test_rate_limit_with_retry_after(client: WebClient, standin: SlackStandIn) -
     assert len(standin.messages) == 1
 
 
+def test_rate_limit_of_one_channel_leaves_others_alone(
+    client: WebClient, standin: SlackStandIn
+) -> None:
+    standin.rate_limit_channel(CHANNEL, retry_after=3)
+    for _ in range(3):
+        error = api_error(lambda: client.chat_postMessage(channel=CHANNEL, text="x"))
+        assert (error.response.status_code, error.response.headers["Retry-After"]) == (429, "3")
+    assert client.chat_postMessage(channel="C0OTHER", text="x")["ok"]
+    # chat.update of the limited channel is not limited unless named.
+    ts = next(iter(standin.messages))[1]
+    assert client.chat_update(channel="C0OTHER", ts=ts, text="y")["ok"]
+    standin.clear_injections()
+    assert client.chat_postMessage(channel=CHANNEL, text="x")["ok"]
+
+
+def test_a_delayed_reply_is_stored_before_it_is_sent(
+    client: WebClient, standin: SlackStandIn
+) -> None:
+    standin.delay_replies(1, seconds=1.5)
+    replies: list[str] = []
+    poster = threading.Thread(
+        target=lambda: replies.append(client.chat_postMessage(channel=CHANNEL, text="x")["ts"])
+    )
+    poster.start()
+    standin.wait_for(lambda s: len(s.messages) == 1, timeout=5)
+    assert replies == []  # Slack has the message; the bot has no answer yet
+    assert client.auth_test()["ok"]  # the stand-in keeps serving meanwhile
+    poster.join(10)
+    assert replies == [next(iter(standin.messages))[1]]
+
+
+def test_conversations_history_pages_filters_and_hides_metadata(
+    client: WebClient, standin: SlackStandIn
+) -> None:
+    metadata = {"event_type": "hitl_review", "event_payload": {"item_id": "rv_1"}}
+    sent = [
+        client.chat_postMessage(channel=CHANNEL, text=f"m{n}", metadata=metadata)["ts"]
+        for n in range(5)
+    ]
+    client.chat_postMessage(channel=CHANNEL, text="reply", thread_ts=sent[0])
+    client.chat_postMessage(channel="C0OTHER", text="elsewhere")
+    first = client.conversations_history(channel=CHANNEL, limit=2, include_all_metadata=True)
+    assert [m["ts"] for m in first["messages"]] == [sent[4], sent[3]]  # newest first
+    assert first["has_more"] is True
+    assert first["messages"][0]["metadata"] == metadata
+    cursor = first["response_metadata"]["next_cursor"]
+    rest = client.conversations_history(channel=CHANNEL, cursor=cursor, limit=10)
+    assert [m["ts"] for m in rest["messages"]] == [sent[2], sent[1], sent[0]]  # no replies
+    assert rest["has_more"] is False and rest["response_metadata"]["next_cursor"] == ""
+    assert all("metadata" not in m for m in rest["messages"])  # only when asked for
+    window = client.conversations_history(channel=CHANNEL, oldest=sent[1], latest=sent[3])
+    assert [m["ts"] for m in window["messages"]] == [sent[2]]  # both ends exclusive
+    inclusive = client.conversations_history(
+        channel=CHANNEL, oldest=sent[1], latest=sent[3], inclusive=True
+    )
+    assert [m["ts"] for m in inclusive["messages"]] == [sent[3], sent[2], sent[1]]
+    assert error_of(lambda: client.conversations_history(channel=CHANNEL, cursor="%%")) == (
+        "invalid_cursor"
+    )
+
+
+def test_conversations_history_errors() -> None:
+    with SlackStandIn(known_channels={CHANNEL, "C0LEFT"}) as standin:
+        client = WebClient(token=standin.bot_token, base_url=standin.url)
+        standin.non_member_channels.add("C0LEFT")
+        assert error_of(lambda: client.conversations_history(channel="C0LEFT")) == (
+            "not_in_channel"
+        )
+        assert error_of(lambda: client.conversations_history(channel="C0NOPE")) == (
+            "channel_not_found"
+        )
+        assert client.conversations_history(channel=CHANNEL)["messages"] == []
+
+
+def test_message_ts_is_the_time_of_posting(client: WebClient) -> None:
+    before = time.time()
+    ts = client.chat_postMessage(channel=CHANNEL, text="x")["ts"]
+    assert before - 1 <= float(ts) <= time.time() + 1
+
+
 def test_server_errors_then_recovery(client: WebClient, standin: SlackStandIn) -> None:
     standin.fail_next(2, status=503)
     for _ in range(2):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import secrets
 import threading
 import time
@@ -43,13 +44,17 @@ class Call:
 
 @dataclass
 class _Injection:
-    remaining: int
+    remaining: float  # math.inf: until cleared
     methods: frozenset[str] | None
     status: int = 200
     retry_after: int = 1
     error: str | None = None
+    channel: str | None = None  # only calls naming this channel
+    delay: float = 0.0  # served normally, but the reply is sent this many seconds late
 
-    def matches(self, method: str) -> bool:
+    def matches(self, method: str, args: dict[str, Any]) -> bool:
+        if self.channel is not None and args.get("channel") != self.channel:
+            return False
         if self.methods is None:
             return method not in (RESPONSE_URL, FILE_UPLOAD)
         return method in self.methods
@@ -78,6 +83,14 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, standin: SlackStandIn) -> None:
         self.standin = standin
         super().__init__(("127.0.0.1", 0), _RequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-reply (a killed bot) is not the stand-in's error.
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -199,6 +212,32 @@ class SlackStandIn(WebApi):
         with self._lock:
             self._injections.append(_Injection(n, selected, status=status, retry_after=retry_after))
 
+    def rate_limit_channel(
+        self,
+        channel: str,
+        retry_after: int = 1,
+        methods: set[str] | None = None,
+        n: float = math.inf,
+    ) -> None:
+        """Calls naming ``channel`` answer 429 with ``Retry-After`` (the next ``n``, or all
+        until ``clear_injections``), as Slack does for a channel over its limit."""
+        selected = frozenset(methods or {"chat.postMessage"})
+        with self._lock:
+            self._injections.append(
+                _Injection(n, selected, status=429, retry_after=retry_after, channel=channel)
+            )
+
+    def delay_replies(self, n: float, seconds: float, methods: set[str] | None = None) -> None:
+        """The next ``n`` matching calls are served (a post is stored) but their reply is
+        sent ``seconds`` late, like a Slack that acted and then answered slowly."""
+        selected = frozenset(methods or {"chat.postMessage"})
+        with self._lock:
+            self._injections.append(_Injection(n, selected, delay=seconds))
+
+    def clear_injections(self) -> None:
+        with self._lock:
+            self._injections.clear()
+
     def error_next(self, n: int, error: str, methods: set[str] | None = None) -> None:
         """The next ``n`` matching calls answer HTTP 200 ``{"ok": false, "error": error}``."""
         selected = frozenset(methods) if methods is not None else None
@@ -309,9 +348,21 @@ class SlackStandIn(WebApi):
             error = f"http_{reply.status}"
         self.calls.append(Call(method, args, at, ok, error, reply.status))
 
-    def _take_injection(self, method: str) -> _Reply | None:
+    def _take_delay(self, method: str, args: dict[str, Any]) -> float:
         for injection in self._injections:
-            if injection.remaining > 0 and injection.matches(method):
+            if injection.delay and injection.remaining > 0 and injection.matches(method, args):
+                injection.remaining -= 1
+                self._injections = [i for i in self._injections if i.remaining > 0]
+                return injection.delay
+        return 0.0
+
+    def _take_injection(self, method: str, args: dict[str, Any] | None = None) -> _Reply | None:
+        for injection in self._injections:
+            if (
+                not injection.delay
+                and injection.remaining > 0
+                and injection.matches(method, args or {})
+            ):
                 injection.remaining -= 1
                 break
         else:
@@ -336,9 +387,11 @@ class SlackStandIn(WebApi):
             args, parse_error = {}, exc
         form_token = args.pop("token", None)
         token = _bearer(headers.get("Authorization")) or form_token
+        delay = 0.0
         with self._lock:
-            reply = self._take_injection(method)
+            reply = self._take_injection(method, args)
             if reply is None:
+                delay = self._take_delay(method, args)
                 try:
                     if parse_error is not None:
                         raise parse_error
@@ -353,6 +406,8 @@ class SlackStandIn(WebApi):
                         data["response_metadata"] = {"messages": exc.messages}
                     reply = _Reply.json(data)
             self._record(method, args, at, reply)
+        if delay:
+            time.sleep(delay)  # outside the lock: the stand-in keeps serving meanwhile
         return reply
 
     def _parse_args(self, query: str, headers: Message, body: bytes) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import itertools
@@ -44,6 +45,12 @@ _VIEW_KEYS = (
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def _flag_arg(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true")
+    return bool(value)
+
+
 class ApiError(Exception):
     """Raised by a method handler; becomes ``{"ok": false, "error": ...}``."""
 
@@ -74,6 +81,9 @@ class WebApi:
 
     def __init__(self, known_channels: set[str] | None = None) -> None:
         self.known_channels = set(known_channels) if known_channels is not None else None
+        # Channels the bot is not a member of: reading their history is `not_in_channel`.
+        self.non_member_channels: set[str] = set()
+        self._last_ts = 0.0
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
@@ -96,6 +106,7 @@ class WebApi:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.push": self._views_open,
@@ -131,8 +142,11 @@ class WebApi:
     # -- helpers ----------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        micros = next(self._ts_counter) * 100
-        return f"{_TS_BASE + micros // 1_000_000}.{micros % 1_000_000:06d}"
+        """Like Slack's: the Unix time of the message, unique and increasing."""
+        next(self._ts_counter)
+        micros = max(int(time.time() * 1_000_000), int(self._last_ts * 1_000_000) + 100)
+        self._last_ts = micros / 1_000_000
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}0{next(self._id_counter):08d}{secrets.token_hex(2).upper()}"
@@ -356,6 +370,60 @@ class WebApi:
                 "is_archived": False,
                 "is_member": True,
             }
+        }
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, `oldest`/`latest` exclusive unless `inclusive`, cursor paging;
+        message metadata only with `include_all_metadata`, thread replies left out."""
+        channel = self._channel(args.get("channel"))
+        if channel in self.non_member_channels:
+            raise ApiError("not_in_channel")
+        try:
+            limit = int(args.get("limit") or 100)
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args.get("latest") or time.time() + 1)
+        except (TypeError, ValueError):
+            raise ApiError("invalid_arguments") from None
+        limit = min(max(limit, 1), 999)
+        inclusive = _flag_arg(args.get("inclusive"))
+        with_metadata = _flag_arg(args.get("include_all_metadata"))
+        cursor = args.get("cursor")
+        before: float | None = None
+        if cursor:
+            try:
+                before = float(base64.b64decode(str(cursor)).decode().removeprefix("next_ts:"))
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError("invalid_cursor") from None
+
+        def in_range(ts: float) -> bool:
+            low = ts >= oldest if inclusive else ts > oldest
+            high = ts <= latest if inclusive else ts < latest
+            return low and high and (before is None or ts < before)
+
+        found = sorted(
+            (
+                message
+                for (message_channel, ts), message in self.messages.items()
+                if message_channel == channel
+                and message.get("thread_ts") in (None, ts)
+                and in_range(float(ts))
+            ),
+            key=lambda message: float(message["ts"]),
+            reverse=True,
+        )
+        page = [copy.deepcopy(message) for message in found[:limit]]
+        for message in page:
+            if not with_metadata:
+                message.pop("metadata", None)
+        has_more = len(found) > limit
+        next_cursor = (
+            base64.b64encode(f"next_ts:{page[-1]['ts']}".encode()).decode() if has_more else ""
+        )
+        return {
+            "messages": page,
+            "has_more": has_more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": next_cursor},
         }
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
