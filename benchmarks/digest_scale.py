@@ -6,7 +6,8 @@
 For each size: a fresh database holding that many decided items spread over the 8 weeks
 before a fixed Monday (tests.history.bulk_decided_items), then one `hitl digest` for the
 last of those weeks, run as its own process as a user would run it. Reported: the load
-time (set-up, not the code under test), the digest's wall time and its peak RSS.
+time (set-up, not the code under test), the digest's wall time, its CPU time (user +
+system; on a busy machine the steadier figure) and its peak RSS.
 """
 
 import argparse
@@ -66,7 +67,7 @@ _, status, usage = os.wait4(pid, 0)
 elapsed = time.monotonic() - started
 code = os.waitstatus_to_exitcode(status)
 with open(report, "w") as file:
-    file.write(f"{code} {elapsed} {usage.ru_maxrss}")
+    file.write(f"{code} {elapsed} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(code if code >= 0 else 128 - code)
 """
 
@@ -79,17 +80,19 @@ class DigestRun:
     stdout: str
     stderr: str
     timed_out: bool = False
+    cpu_seconds: float = 0.0  # user + system: what the digest costs, however busy the machine
 
 
 def run_digest(url: str, workdir: Path) -> DigestRun:
     """Run `hitl digest` on the last week of the history, as a user would."""
     rules = workdir / "rules.yml"
     rules.write_text(HISTORY_RULES)
+    # No SLACK_BOT_TOKEN: with one, `hitl digest` asks Slack for the workspace URL first
+    # (auth.test), which would time the network, not the digest. Printed, never posted.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "HITL_"))}
     env.update(
         HITL_DATABASE_URL=url,
         HITL_RULES=str(rules),
-        SLACK_BOT_TOKEN="xoxb-unused",  # printed, never posted: Slack is not contacted
         HITL_LOG_LEVEL="WARNING",
     )
     command = [
@@ -125,8 +128,8 @@ def run_digest(url: str, workdir: Path) -> DigestRun:
     stderr = err_path.read_text("utf-8", "replace")
     if timed_out or not report.exists():  # killed, or the launcher itself failed
         return DigestRun(launcher.returncode or -1, DIGEST_TIMEOUT, 0, stdout, stderr, timed_out)
-    code, seconds, rss = report.read_text().split()
-    return DigestRun(int(code), float(seconds), int(rss), stdout, stderr)
+    code, seconds, rss, cpu = report.read_text().split()
+    return DigestRun(int(code), float(seconds), int(rss), stdout, stderr, cpu_seconds=float(cpu))
 
 
 def run(backend: str, sizes: list[int]) -> None:
@@ -156,7 +159,11 @@ def run(backend: str, sizes: list[int]) -> None:
                 print(_tail(digest.stdout), file=sys.stderr, flush=True)
                 continue
             rss = digest.peak_rss_kib / 1024
-            print(f"{line} digest={digest.seconds:.2f}s peak_rss={rss:.1f}MiB", flush=True)
+            print(
+                f"{line} digest={digest.seconds:.2f}s cpu={digest.cpu_seconds:.2f}s "
+                f"peak_rss={rss:.1f}MiB",
+                flush=True,
+            )
 
 
 def _tail(output: str, lines: int = 30) -> str:

@@ -4,8 +4,10 @@
     .venv/bin/python -m benchmarks.escalation_lateness --backend postgres
 
 1. Lateness: 100,000 pending items wait on steps due in an hour; 1,000 more have a step
-   due within the next 10 s (spread evenly). The real EscalationClock (APScheduler sweep +
-   wake-ups) fires them; lateness is fired_at - due_at as recorded by the firing itself.
+   due within the next 10 s (spread evenly); then a burst of 1,000 steps all due at the
+   same instant (the issue's target: p99 under 1 s). The real EscalationClock (APScheduler
+   sweep + wake-ups) fires them; lateness is fired_at - due_at as the firing records it,
+   and the time its event was announced (after the commit) - due_at.
 2. Sweeper cost: one sweep with nothing due, and the claim query alone, as the number of
    pending items grows from 1,000 to 100,000.
 """
@@ -22,7 +24,7 @@ from sqlmodel import col, select
 
 from benchmarks.common import database, percentile
 from bot.escalation_clock import EscalationClock
-from bot.signals import ChangeSignals
+from commands import EventBus
 from storage import deadlines
 from storage.db import Database
 from storage.migrate import migrate
@@ -90,13 +92,18 @@ def add_items(db: Database, first: int, count: int, due: list[datetime]) -> None
 
 
 def lateness(db: Database, backlog: int, first: int, spread_ms: int) -> None:
-    """1,000 steps due `spread_ms` apart (0: all at one instant), beside `backlog` waiting."""
+    """1,000 steps due `spread_ms` apart (0: all at one instant), beside `backlog` waiting.
+
+    Two figures per step: as recorded (fired_at - due_at, the time the firing transaction
+    began) and as announced (when the firing's event was published, after its commit: the
+    moment the rest of hitl can see it)."""
     if backlog:
         far = datetime.now(UTC) + timedelta(hours=1)
         add_items(db, 0, backlog, [far] * backlog)
-    clock = EscalationClock(
-        db=db, signals=ChangeSignals(), now=lambda: datetime.now(UTC), sweep_seconds=15
-    )
+    announced: dict[str, datetime] = {}
+    events = EventBus()
+    events.subscribe(lambda event: announced.setdefault(event.item_id, datetime.now(UTC)))
+    clock = EscalationClock(db=db, now=lambda: datetime.now(UTC), events=events, sweep_seconds=15)
     clock.start()
     try:
         clock.sweep()  # settle the start-up sweep before the measured items exist
@@ -104,7 +111,10 @@ def lateness(db: Database, backlog: int, first: int, spread_ms: int) -> None:
         due = [start + timedelta(milliseconds=spread_ms * n) for n in range(1000)]
         add_items(db, first, 1000, due)
         clock.wake_at(due[0])  # as the API does for a new deadline
-        time.sleep(3 + spread_ms + 8)
+        # Until every step was announced, or long past the last due time.
+        give_up = time.monotonic() + 3 + spread_ms + 60
+        while len(announced) < 1000 and time.monotonic() < give_up:
+            time.sleep(0.2)
     finally:
         clock.stop()
     with db.read() as session:
@@ -115,17 +125,26 @@ def lateness(db: Database, backlog: int, first: int, spread_ms: int) -> None:
                 EscalationStepRow.step_index == 0,
             )
         ).all()
-    late = [(row.fired_at - row.due_at).total_seconds() * 1000 for row in rows if row.fired_at]
-    print(
-        f"  lateness, {backlog:,} pending, 1,000 due {spread_ms} ms apart: fired {len(late)}/1000, "
-        f"median {statistics.median(late):.0f} ms, p99 {percentile(late, 0.99):.0f} ms, "
-        f"max {max(late):.0f} ms"
-    )
+    recorded = [(row.fired_at - row.due_at).total_seconds() * 1000 for row in rows if row.fired_at]
+    seen = [
+        (announced[row.item_id] - row.due_at).total_seconds() * 1000
+        for row in rows
+        if row.item_id in announced
+    ]
+    print(f"  lateness, {backlog:,} pending, 1,000 due {spread_ms} ms apart:")
+    for name, late in (("recorded", recorded), ("announced", seen)):
+        if not late:
+            print(f"    {name:>9}: none of 1000 fired")
+            continue
+        print(
+            f"    {name:>9}: fired {len(late)}/1000, median {statistics.median(late):.0f} ms, "
+            f"p99 {percentile(late, 0.99):.0f} ms, max {max(late):.0f} ms"
+        )
 
 
 def sweep_cost(db: Database) -> None:
     far = datetime.now(UTC) + timedelta(days=1)
-    clock = EscalationClock(db=db, signals=ChangeSignals(), now=lambda: datetime.now(UTC))
+    clock = EscalationClock(db=db, now=lambda: datetime.now(UTC))
     have = 0
     for target in (1_000, 10_000, 100_000):
         add_items(db, 10_000_000 + have, target - have, [far] * (target - have))

@@ -330,7 +330,7 @@ class ReviewOut(BaseModel):
     def of(cls, item: ReviewItem, decision: Decision | None) -> "ReviewOut":
         return cls(
             id=item.id,
-            status=item.status,  # type: ignore[arg-type]
+            status=item.status,
             workflow=item.workflow,
             route=item.route,
             agent=item.agent,
@@ -347,7 +347,7 @@ class ReviewOut(BaseModel):
             links=[LinkOut.model_validate(link) for link in item.links],
             metadata=item.item_metadata,
             callback_url=item.callback_url,
-            callback_status=item.callback_status,  # type: ignore[arg-type]
+            callback_status=item.callback_status,
             rules_version=item.rules_version,
             created_at=item.created_at,
             deadline=item.deadline,
@@ -360,7 +360,7 @@ def _decision_out(decision: Decision | None) -> DecisionOut | None:
     if decision is None:
         return None
     return DecisionOut(
-        action=_ACTION_OF_STATUS[decision.status],  # type: ignore[arg-type]
+        action=_ACTION_OF_STATUS[decision.status],
         by=decision.by,
         at=decision.at,
         reason=decision.reason,

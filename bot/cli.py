@@ -39,7 +39,7 @@ def serve() -> None:
     from bot.server import Runtime, StartupError
 
     try:
-        settings = Settings()  # type: ignore[call-arg]  # read from the environment
+        settings = Settings()  # read from the environment
     except ValidationError as error:
         _fail(f"configuration error: {describe_error(error)}")
     configure_logging(settings.log_level, settings.log_format)
@@ -221,7 +221,7 @@ def digest(
 
 def _store_settings() -> StoreSettings:
     try:
-        return StoreSettings()  # type: ignore[call-arg]  # read from the environment
+        return StoreSettings()  # read from the environment
     except ValidationError as error:
         _fail(f"configuration error: {describe_error(error)}")
 

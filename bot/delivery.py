@@ -8,7 +8,6 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from rules import Route
 from rules.schema import RulesFile
 from storage.models import ReviewItem
 from storage.outbox import Paused
@@ -145,7 +144,7 @@ class RateLimits:
 def alert_targets(item: ReviewItem, rules: RulesFile) -> list[str]:
     """Who is told that an item cannot be posted: the route's first escalation step (its
     channel, else its people by DM), else `alerts.channel` (default: the digest channel)."""
-    route = Route.model_validate(item.route_snapshot)
+    route = item.frozen_route()
     if route.escalation:
         step = route.escalation[0]
         return [step.channel] if step.channel else list(step.to)

@@ -3,7 +3,8 @@
 Every replica runs a periodic sweep (catches steps that fell due while it, or another
 replica, was down) and a one-shot wake-up at the next due time, so a step fires within
 moments of its due time without scanning everything. The jobs live in memory; the
-deadlines live in the database, where claiming them makes each fire once.
+deadlines live in the database, where claiming them makes each fire once. What a due step
+does is `commands.fire_steps`; the clock only decides when to look.
 """
 
 import logging
@@ -14,52 +15,22 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+import commands
 from bot.heartbeat import Heartbeat
 from bot.metrics import LoopHealth
 from bot.scheduler import create_scheduler
-from bot.signals import ChangeSignals
-from rules import Route, escalation
-from storage import deadlines, escalations
+from commands import EventBus
+from storage import deadlines
 from storage.db import Database
-from storage.deadlines import StepPlan
-from storage.escalations import FireOutcome, Firing
-from storage.models import EscalationStepRow, ReviewItem, Status
+from storage.escalations import FireOutcome
+from storage.models import EscalationStepRow
 
 log = logging.getLogger(__name__)
 
 LOOP = "escalation_clock"
 _WAKE_JOB = "escalation-wake"
 _SWEEP_JOB = "escalation-sweep"
-_FIRE_CHUNK = 25  # steps fired per transaction
-
-
-def plan_of(route: Route, next_step: escalation.Next) -> StepPlan | None:
-    """A rules decision about what comes next, as the deadline row storage inserts."""
-    if isinstance(next_step, escalation.Escalate):
-        return StepPlan(next_step.index, next_step.step, next_step.repeat, False, next_step.due_at)
-    if isinstance(next_step, escalation.Exhaust):
-        # "The chain ran out" takes the step number one past the route's last step, so its
-        # (item, step, repeat) key is unique beside the real steps.
-        return StepPlan(next_step.index, len(route.escalation), 0, True, next_step.due_at)
-    return None
-
-
-def first_step(route: Route, created_at: datetime) -> StepPlan | None:
-    return plan_of(route, escalation.first(route, created_at))
-
-
-def plan_firing(item: ReviewItem, step: EscalationStepRow) -> Firing:
-    """What a due step of this item does, by the route frozen on the item."""
-    route = Route.model_validate(item.route_snapshot)
-    if step.exhaust:
-        status = Status.REJECTED if route.on_exhausted == "reject" else Status.EXPIRED
-        return Firing(exhaust_status=status)
-    chain_step = escalation.step_at(route, step.step_index)
-    return Firing(
-        to=list(chain_step.to),
-        channel=chain_step.channel,
-        next_step=plan_of(route, escalation.after(route, step.step_index, step.due_at)),
-    )
+_FIRE_CHUNK = 100  # steps fired per transaction (a fixed number of statements each)
 
 
 class EscalationClock:
@@ -67,23 +38,21 @@ class EscalationClock:
         self,
         *,
         db: Database,
-        signals: ChangeSignals,
         now: Callable[[], datetime],
+        events: EventBus | None = None,
         sweep_seconds: float = 15.0,
         lease: timedelta = timedelta(seconds=60),
         batch: int = 500,
-        on_fired: Callable[[FireOutcome], None] = lambda outcome: None,
         scheduler: BackgroundScheduler | None = None,
         heartbeat: Heartbeat | None = None,
         health: LoopHealth | None = None,
     ) -> None:
         self.db = db
-        self.signals = signals
+        self.events = events or EventBus()  # the composition subscribes metrics and wake-ups
         self.now = now
         self.sweep_seconds = sweep_seconds
         self.lease = lease
         self.batch = batch
-        self.on_fired = on_fired
         self.heartbeat = heartbeat
         self.health = health or LoopHealth()
         self.health.register(LOOP, stale_after=max(30.0, 3 * sweep_seconds))
@@ -111,7 +80,6 @@ class EscalationClock:
         )
         if self._owns_scheduler:
             self.scheduler.start()
-        self.signals.on_deadline(self.wake_at)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -185,7 +153,7 @@ class EscalationClock:
         one broken item cannot hold back the others."""
         ids = [row.id for row in rows if row.id is not None]
         try:
-            results = escalations.fire_many(self.db, ids, now=self.now(), plan=plan_firing)
+            results = commands.fire_steps(self.db, ids, now=self.now(), events=self.events)
         except Exception:
             if len(ids) == 1:
                 log.exception("escalation: firing step %s failed", ids[0])
@@ -193,14 +161,8 @@ class EscalationClock:
             return sum(self._fire([row]) for row in rows)
         fired = 0
         for result in results:
-            if result.outcome == FireOutcome.STALE:
-                continue
-            log.info(
-                "escalation: item %s %s (level %s)", result.item_id, result.outcome, result.level
-            )
-            self.on_fired(result.outcome)
-            self.signals.changed(result.item_id)
-            fired += 1
+            if result.outcome != FireOutcome.STALE:
+                fired += 1  # logged and announced by the command
         return fired
 
     def _schedule_next_wake(self) -> None:

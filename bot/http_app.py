@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 
-from bot import service
+import commands
 from bot.api_boundary import ApiError, BodyLimit, install_error_handlers
 from bot.api_models import CancelRequest, FieldError, ReviewOut, ReviewRequest
 from bot.egress import EgressPolicy, EgressRefused
@@ -24,10 +24,11 @@ from bot.openapi_doc import error_responses, install_openapi, new_app
 from bot.rules_provider import RulesProvider
 from bot.signals import ChangeSignals
 from bot.slack_endpoint import add_slack_endpoint
+from commands import EventBus
 from storage import reviews
 from storage.db import Database
 from storage.models import Status
-from storage.reviews import Outcome
+from storage.reviews import NewItem, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def create_http_app(
     agent_tokens: dict[str, str],
     signals: ChangeSignals,
     metrics: Metrics,
+    events: EventBus,
     bolt_app: App | None,
     max_body_bytes: int,
     now: Callable[[], datetime],
@@ -122,15 +124,16 @@ def create_http_app(
     )
     def submit_review(request: ReviewRequest, agent: Agent) -> JSONResponse:
         _check_callback(request)
-        result = service.submit(db, rules.current(), agent=agent, request=request, now=now())
-        if isinstance(result, service.NoRoute):
+        new = _new_item(request, agent)
+        result = commands.submit(db, rules.current(), new, now=now(), events=events)
+        if isinstance(result, commands.NoRoute):
             raise ApiError(
                 422,
                 "no_route",
                 f"No route in the rules matches workflow {result.workflow!r} "
                 f"from agent {result.agent!r}, and the rules name no fallback.",
             )
-        if isinstance(result, service.ExternalIdConflict):
+        if isinstance(result, commands.ExternalIdConflict):
             existing = result.existing
             raise ApiError(
                 409,
@@ -140,11 +143,6 @@ def create_http_app(
                 "external_id for a new item.",
                 item=ReviewOut.of(existing.item, existing.decision),
             )
-        if result.created:
-            metrics.submitted.labels(result.item.route, result.item.status).inc()
-            signals.changed(result.item.id)
-            if result.item.deadline is not None:
-                signals.deadline(result.item.deadline)
         body = ReviewOut.of(result.item, result.decision).model_dump(mode="json")
         return JSONResponse(body, status_code=201 if result.created else 200)
 
@@ -194,8 +192,8 @@ def create_http_app(
         item_id: str, agent: Agent, body: CancelRequest | None = None
     ) -> JSONResponse:
         _found(item_id, agent)
-        result = service.cancel(
-            db, item_id, agent=agent, reason=body.reason if body else None, now=now()
+        result = commands.cancel(
+            db, item_id, agent=agent, reason=body.reason if body else None, now=now(), events=events
         )
         if result.outcome == Outcome.NOT_FOUND:
             raise ApiError(404, "not_found", f"No item {item_id} for agent {agent}.")
@@ -210,8 +208,6 @@ def create_http_app(
                 f"The item is already {result.item.status}; it can no longer be cancelled.",
                 item=current,
             )
-        metrics.decided.labels(Status.CANCELLED, "api").inc()
-        signals.changed(item_id)
         return _item_response(item_id)
 
     @app.get("/healthz", summary="Database reachability and background loops' progress")
@@ -243,3 +239,19 @@ def create_http_app(
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     install_openapi(app)
     return app
+
+
+def _new_item(request: ReviewRequest, agent: str) -> NewItem:
+    """The validated request as the plain data the submit command takes."""
+    return NewItem(
+        agent=agent,
+        workflow=request.workflow,
+        title=request.title,
+        output=request.output,
+        confidence=request.confidence,
+        context=dict(request.context),
+        links=[link.model_dump(mode="json") for link in request.links],
+        external_id=request.external_id,
+        callback_url=str(request.callback_url) if request.callback_url else None,
+        metadata=request.metadata,
+    )

@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlmodel import func, select
 
+from commands import ChangeKind, ItemChanged
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, ReviewItem, Status
 from storage.outbox import oldest_pending_created_at
@@ -166,3 +167,14 @@ class Metrics:
         )
         self.health = LoopHealth()
         self.registry.register(_DatabaseGauges(db, self.health))
+
+    def on_event(self, event: ItemChanged) -> None:
+        """Counts what the commands announce (subscribed once, in the composition): every
+        submission, every final decision by status and source (auto-approvals, expiries and
+        chain rejections included), every escalation step."""
+        if event.kind == ChangeKind.SUBMITTED:
+            self.submitted.labels(event.route, event.status).inc()
+        if event.decided:
+            self.decided.labels(event.status, event.source).inc()
+        if event.kind in (ChangeKind.ESCALATED, ChangeKind.EXHAUSTED):
+            self.escalations.labels(event.kind).inc()

@@ -138,9 +138,11 @@ class OutboxWorker:
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            # Cleared before the claim: a signal arriving while it runs is not lost.
+            self.signals.outbox.clear()
             try:
                 self._flush_unrecorded()
-                claimed = self.run_once()
+                self.run_once()
             except Exception as error:
                 failures += 1
                 self.metrics.health.failed(LOOP, error)
@@ -158,41 +160,57 @@ class OutboxWorker:
                 self._reclaim_lost_leases()
             failures = 0
             self.metrics.health.succeeded(LOOP)
-            if claimed == 0:
+            # One claim per wake-up: it took what was due up to the free slots, so the
+            # next look waits for a change, a freed slot of a full pool, or the poll.
+            if not self._stop.is_set():
                 self.signals.outbox.wait(self.poll_seconds)
-                self.signals.outbox.clear()
 
     def run_once(self) -> int:
-        """Claims due rows for each pool's free slots and starts them; a failed claim gives
-        its slots back, so no error can leave the worker without slots."""
+        """Claims due rows for every pool's free slots in one claim and starts them; a
+        failed claim gives its slots back, so no error can leave the worker without slots.
+        A pool whose free slots were all filled (or that had none free) may have more rows
+        due: its freed slots wake the loop. Otherwise nothing more was due, and the loop
+        waits for the next change signal or poll."""
         now = self.now()
-        claimed = 0
         pools: Sequence[tuple[SlotPool, Sequence[OutboxKind]]] = (
             (self.slack_pool, SLACK_SIDE),
             (self.callback_pool, (OutboxKind.CALLBACK,)),
         )
+        wanted: list[tuple[SlotPool, Sequence[OutboxKind], int]] = []
         for pool, kinds in pools:
             free = pool.take_free()
             if free == 0:
-                continue
-            rows: list[OutboxMessage] = []
-            try:
-                rows = outbox.claim_due(
-                    self.db,
-                    now=now,
-                    lease=self.policy.lease,
-                    limit=free,
-                    kinds=kinds,
-                    worker_id=self.heartbeat.worker_id,
-                    dead_before=self.heartbeat.dead_before(),
-                    paused=self.limits.paused(now),
-                )
-            finally:
-                pool.give_back(free - len(rows))
+                pool.backlog = True  # all busy: unknown what waits, look when one frees
+            else:
+                wanted.append((pool, kinds, free))
+        if not wanted:
+            return 0
+        split: list[list[OutboxMessage]] = [[] for _ in wanted]
+        try:
+            rows = outbox.claim_due(
+                self.db,
+                now=now,
+                lease=self.policy.lease,
+                limit=sum(free for _pool, _kinds, free in wanted),
+                kinds=[kind for _pool, kinds, _free in wanted for kind in kinds],
+                groups=[(kinds, free) for _pool, kinds, free in wanted],
+                worker_id=self.heartbeat.worker_id,
+                dead_before=self.heartbeat.dead_before(),
+                paused=self.limits.paused(now),
+            )
             for row in rows:
+                for index, (_pool, kinds, _free) in enumerate(wanted):
+                    if row.kind in kinds:
+                        split[index].append(row)
+                        break
+        finally:
+            for (pool, _kinds, free), taken in zip(wanted, split, strict=True):
+                pool.backlog = len(taken) >= free
+                pool.give_back(free - len(taken))
+        for (pool, _kinds, _free), taken in zip(wanted, split, strict=True):
+            for row in taken:
                 pool.submit(row)
-            claimed += len(rows)
-        return claimed
+        return sum(len(taken) for taken in split)
 
     def _reclaim_lost_leases(self) -> None:
         """After a failed claim, rows it may have leased (commit done, answer lost) are
@@ -252,12 +270,13 @@ class OutboxWorker:
     def deliver(self, row: OutboxMessage) -> None:
         assert row.id is not None
         kind = OutboxKind(row.kind)
+        posted: tuple[str, str] | None = None
         with self.metrics.delivery_seconds.labels(kind).time():
             try:
                 if kind == OutboxKind.CALLBACK:
                     self.callbacks.send(row)
                 else:
-                    self._to_slack(row, kind)
+                    posted = self._to_slack(row, kind)
             except Retry as retry:
                 self._retry(row, kind, str(retry), retry.after)
                 return
@@ -265,7 +284,16 @@ class OutboxWorker:
                 self._fail(row, kind, str(failure), failure.code)
                 return
         row_id = row.id
-        self._record(lambda: outbox.complete(self.db, row_id, now=self.now()))
+        if posted is not None and row.item_id:
+            # The item's post and the row's completion: one transaction.
+            item_id, (channel, ts) = row.item_id, posted
+            self._record(
+                lambda: reviews.mark_posted_and_complete(
+                    self.db, item_id, row_id, channel=channel, ts=ts, now=self.now()
+                )
+            )
+        else:
+            self._record(lambda: outbox.complete(self.db, row_id, now=self.now()))
         self.metrics.deliveries.labels(kind, "ok").inc()
         if kind in (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION):
             log.info("outbox: %s delivered", kind.value, extra={"item_id": row.item_id})
@@ -275,9 +303,12 @@ class OutboxWorker:
         than answered by Slack with an error."""
         return row.attempts > 1 and not (row.last_error or "").startswith(SLACK_ANSWERED)
 
-    def _to_slack(self, row: OutboxMessage, kind: OutboxKind) -> None:
+    def _to_slack(self, row: OutboxMessage, kind: OutboxKind) -> tuple[str, str] | None:
+        """Delivers a Slack row; for a posted item, the channel and ts to record."""
         now = self.now()
-        item = self.slack.item(row.item_id) if kind != OutboxKind.POST_DIGEST else None
+        # The item and what its messages show, in one read.
+        rendering = self.slack.rendering(row.item_id) if kind != OutboxKind.POST_DIGEST else None
+        item = rendering.item if rendering is not None else None
         method = RateLimits.UPDATE if kind == OutboxKind.UPDATE_ITEM else RateLimits.POST
         item_channel_kinds = (OutboxKind.POST_ITEM, OutboxKind.UPDATE_ITEM)
         channel = item.channel if item is not None and kind in item_channel_kinds else None
@@ -289,7 +320,9 @@ class OutboxWorker:
                 self.slack.post_digest(int(row.payload["run_id"]))
             elif kind == OutboxKind.POST_ITEM:
                 assert item is not None
-                self.slack.post_item(item, look_first=self._may_have_reached_slack(row))
+                return self.slack.post_item(
+                    item, look_first=self._may_have_reached_slack(row), rendering=rendering
+                )
             elif kind == OutboxKind.POST_ALERT:
                 assert item is not None
                 self.slack.post_alert(
@@ -301,10 +334,11 @@ class OutboxWorker:
                     item,
                     int(row.payload["message_id"]),
                     look_first=self._may_have_reached_slack(row),
+                    rendering=rendering,
                 )
             else:
                 assert item is not None
-                self.slack.update_item(item)
+                self.slack.update_item(item, rendering=rendering)
         except SlackApiError as error:
             problem = classify_slack_error(error)
             if isinstance(problem, Retry) and problem.after is not None and problem.method:
@@ -314,6 +348,7 @@ class OutboxWorker:
             raise problem from None
         except (httpx.HTTPError, OSError, json.JSONDecodeError) as error:
             raise Retry(f"Slack unreachable: {error}") from None
+        return None
 
     def _retry(self, row: OutboxMessage, kind: OutboxKind, error: str, after: float | None) -> None:
         now = self.now()

@@ -23,6 +23,7 @@ from bot.scheduler import create_scheduler
 from bot.settings import Settings
 from bot.signals import ChangeSignals
 from bot.slack_app import create_bolt_app, create_web_client
+from commands import EventBus, ItemChanged
 from handlers import HandlerDeps
 from storage.db import Database
 from storage.migrate import migrate
@@ -57,12 +58,12 @@ class Runtime:
             every_seconds=min(2.0, settings.worker_dead_after_seconds / 4),
             dead_after_seconds=settings.worker_dead_after_seconds,
         )
-        deps = HandlerDeps(
-            db=self.db,
-            now=now,
-            changed=self.signals.changed,
-            decided=lambda status, source: self.metrics.decided.labels(status, source).inc(),
-        )
+        # Every change to an item goes through `commands`, which announce it here once;
+        # each reaction subscribes once.
+        self.events = EventBus()
+        self.events.subscribe(self.metrics.on_event)
+        self.events.subscribe(self.signals.on_event)
+        deps = HandlerDeps(db=self.db, now=now, events=self.events)
         self.bolt = create_bolt_app(settings, self.slack, deps)
         self.http = create_http_app(
             db=self.db,
@@ -70,6 +71,7 @@ class Runtime:
             agent_tokens=settings.agent_tokens,
             signals=self.signals,
             metrics=self.metrics,
+            events=self.events,
             bolt_app=None if settings.socket_mode else self.bolt,
             max_body_bytes=settings.max_body_bytes,
             now=now,
@@ -99,14 +101,14 @@ class Runtime:
         self.scheduler = create_scheduler()
         self.clock = EscalationClock(
             db=self.db,
-            signals=self.signals,
             now=now,
+            events=self.events,
             sweep_seconds=settings.sweep_seconds,
-            on_fired=lambda outcome: self.metrics.escalations.labels(outcome).inc(),
             scheduler=self.scheduler,
             heartbeat=self.heartbeat,
             health=self.metrics.health,
         )
+        self.events.subscribe(self._wake_clock)
         self.digest = DigestJob(
             db=self.db,
             rules=self.rules,
@@ -121,6 +123,11 @@ class Runtime:
         self.port: int | None = None
         self._stop_lock = threading.Lock()
         self._stopped = False
+
+    def _wake_clock(self, event: ItemChanged) -> None:
+        """A new deadline may be earlier than the one the clock will wake for."""
+        if event.deadline is not None:
+            self.clock.wake_at(event.deadline)
 
     def check_slack(self) -> None:
         """A wrong token stops the bot; Slack being unreachable only warns (items queue)."""

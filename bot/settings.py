@@ -80,7 +80,7 @@ class StoreSettings(BaseSettings):
 class Settings(StoreSettings):
     """Everything `hitl serve` needs."""
 
-    slack_bot_token: str = Field(validation_alias="SLACK_BOT_TOKEN")  # type: ignore[assignment]
+    slack_bot_token: str = Field(validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     host: str = Field("127.0.0.1", validation_alias="HITL_HOST")

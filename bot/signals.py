@@ -1,11 +1,12 @@
 """In-process wake-ups: a change wakes the outbox worker and any long-poll waiting on it.
-Other replicas' changes are seen by polling the database, so this only makes things faster."""
+Other replicas' changes are seen by polling the database, so this only makes things faster.
+Subscribed once to the commands' events in the composition (bot/server.py)."""
 
 import asyncio
 import threading
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import datetime
+
+from commands import ItemChanged
 
 
 class ChangeSignals:
@@ -15,15 +16,10 @@ class ChangeSignals:
             defaultdict(set)
         )
         self.outbox = threading.Event()
-        self._deadline_listeners: list[Callable[[datetime], None]] = []
 
-    def on_deadline(self, listener: Callable[[datetime], None]) -> None:
-        self._deadline_listeners.append(listener)
-
-    def deadline(self, due_at: datetime) -> None:
-        """A new deadline was stored: the escalation clock may need to wake earlier."""
-        for listener in self._deadline_listeners:
-            listener(due_at)
+    def on_event(self, event: ItemChanged) -> None:
+        """Every committed change may have queued outbox rows and may end a long-poll."""
+        self.changed(event.item_id)
 
     def changed(self, item_id: str | None = None) -> None:
         """Safe to call from any thread."""

@@ -48,12 +48,19 @@ class SlackDelivery:
             raise GiveUp("item not found")
         return item
 
-    def _rendered(self, item: ReviewItem) -> tuple[Decision | None, list[str], list[SpotCheck]]:
-        return (
-            reviews.get_decision(self.db, item.id),
-            reviews.approvers_of(self.db, item),
-            reviews.spot_checks_of(self.db, item.id),
-        )
+    def rendering(self, item_id: str | None) -> reviews.Rendering:
+        """The item and all its messages show, from one read."""
+        rendering = reviews.rendering_of(self.db, item_id) if item_id else None
+        if rendering is None:
+            raise GiveUp("item not found")
+        return rendering
+
+    def _rendered(
+        self, item: ReviewItem, rendering: reviews.Rendering | None
+    ) -> tuple[Decision | None, list[str], list[SpotCheck]]:
+        if rendering is None or rendering.item is not item:
+            rendering = self.rendering(item.id)
+        return rendering.decision, rendering.approvers, rendering.spot_checks
 
     def find_earlier_post(
         self, channel: str, since: datetime, matches: Callable[[dict[str, Any]], bool]
@@ -88,11 +95,19 @@ class SlackDelivery:
                 return None
         return None
 
-    def post_item(self, item: ReviewItem, *, look_first: bool = False) -> None:
+    def post_item(
+        self,
+        item: ReviewItem,
+        *,
+        look_first: bool = False,
+        rendering: reviews.Rendering | None = None,
+    ) -> tuple[str, str] | None:
         """Posts the item; with `look_first` (an earlier attempt may have reached Slack)
-        it first looks for that message and adopts it instead of posting twice."""
+        it first looks for that message and adopts it instead of posting twice. Returns
+        the channel and ts to mark the item posted with (the caller records it, with the
+        outbox row's completion), or None when it was posted already."""
         if item.message_ts:
-            return  # already posted: a retry after the post landed
+            return None  # already posted: a retry after the post landed
         if look_first:
             ts = self.find_earlier_post(
                 item.channel,
@@ -105,9 +120,8 @@ class SlackDelivery:
             if ts is not None:
                 log.info("adopted the earlier post %s instead of posting again", ts,
                          extra={"item_id": item.id})  # fmt: skip
-                reviews.mark_posted(self.db, item.id, channel=item.channel, ts=ts, now=self.now())
-                return
-        text, blocks = item_message(item, *self._rendered(item))
+                return item.channel, ts
+        text, blocks = item_message(item, *self._rendered(item, rendering))
         response = self.slack.chat_postMessage(
             channel=item.channel,
             text=text,
@@ -116,12 +130,15 @@ class SlackDelivery:
             unfurl_media=False,
             metadata={"event_type": "hitl_review", "event_payload": {"item_id": item.id}},
         )
-        reviews.mark_posted(
-            self.db, item.id, channel=response["channel"], ts=response["ts"], now=self.now()
-        )
+        return str(response["channel"]), str(response["ts"])
 
     def post_escalation(
-        self, item: ReviewItem, message_id: int, *, look_first: bool = False
+        self,
+        item: ReviewItem,
+        message_id: int,
+        *,
+        look_first: bool = False,
+        rendering: reviews.Rendering | None = None,
     ) -> None:
         message = escalations.get_message(self.db, message_id)
         if message is None or message.ts:
@@ -143,7 +160,7 @@ class SlackDelivery:
             if ts is not None:
                 escalations.mark_message_posted(self.db, message_id, channel=channel, ts=ts)
                 return
-        decision, approvers, _checks = self._rendered(item)
+        decision, approvers, _checks = self._rendered(item, rendering)
         text, blocks = escalation_message(
             item, decision, approvers, message.level, self.permalink(item)
         )
@@ -181,9 +198,9 @@ class SlackDelivery:
             metadata={"event_type": "hitl_alert", "event_payload": {"item_id": item.id}},
         )
 
-    def update_item(self, item: ReviewItem) -> None:
+    def update_item(self, item: ReviewItem, *, rendering: reviews.Rendering | None = None) -> None:
         """Every message of the item shows its current state: original and escalations."""
-        decision, approvers, checks = self._rendered(item)
+        decision, approvers, checks = self._rendered(item, rendering)
         if item.message_ts:
             text, blocks = item_message(item, decision, approvers, checks)
             self.slack.chat_update(

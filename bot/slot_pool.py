@@ -11,8 +11,12 @@ class SlotPool:
     """A fixed number of delivery threads and the slots that feed them.
 
     The claim loop takes free slots before claiming and gives back what it did not use;
-    a delivery gives its slot back when it ends, however it ends. Threads are daemons: a
-    delivery hung on a dead receiver never keeps the process from exiting.
+    a delivery gives its slot back when it ends, however it ends. A freed slot calls
+    `freed` (wakes the claim loop) only while `backlog` is set: the last claim filled every
+    free slot, or found none free, so more rows may be due; after a claim that left slots
+    free nothing more was due, and the next submission or poll wakes the loop instead.
+    Threads are daemons: a delivery hung on a dead receiver never keeps the process from
+    exiting.
     """
 
     def __init__(
@@ -30,6 +34,7 @@ class SlotPool:
         self._queue: queue.SimpleQueue[OutboxMessage | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._in_flight: dict[int, OutboxMessage] = {}
+        self.backlog = True  # a freed slot wakes the claim loop (see the class docstring)
         self._threads = [
             threading.Thread(target=self._run, name=f"outbox-{name}-{i}", daemon=True)
             for i in range(size)
@@ -70,4 +75,5 @@ class SlotPool:
                 with self._lock:
                     self._in_flight.pop(row.id or 0, None)
                 self._slots.release()
-                self._freed()
+                if self.backlog:
+                    self._freed()

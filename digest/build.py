@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from digest import model
-from digest.figures import groups, total
+from digest.figures import decision_minutes, groups, total, two_periods
 from digest.friction import (
     Linker,
     escalated_owners,
@@ -17,6 +17,7 @@ from digest.suggestions import (
     owner_changes,
     rising_rejections,
     thresholds_too_low,
+    window_bands,
 )
 from rules import RulesFile
 from storage import digest_queries as q
@@ -38,11 +39,16 @@ def build_digest(
         timezone=period.timezone,
     )
     link = linker(team_url)
-    routes = groups(db, period, previous, "route")
-    workflows = groups(db, period, previous, "workflow")
-    rejected = rejections(db, period, previous, link)
+    periods = two_periods(period, previous)
+    # Each question is asked once, for both periods where it concerns both.
+    counts = q.group_counts(db, periods)
+    minutes = decision_minutes(db, periods)
+    routes = groups(counts, minutes, "route")
+    workflows = groups(counts, minutes, "workflow")
+    rejected = rejections(db, periods, link)
     edits = recurring_edits(db, period, link)
-    escalated = escalated_owners(db, period, rules)
+    escalated = escalated_owners(db, period, rules, counts[0]["route"])
+    bands = window_bands(db, period)
     return model.Digest(
         period=period,
         previous_period=previous,
@@ -56,8 +62,8 @@ def build_digest(
         reviewer_waits=reviewer_waits(db, period),
         escalated_owners=escalated,
         suggestions=[
-            *earned_thresholds(db, period, rules),
-            *thresholds_too_low(db, period, rules),
+            *earned_thresholds(bands, rules),
+            *thresholds_too_low(db, period, rules, bands),
             *owner_changes(escalated),
             *rising_rejections(workflows),
         ],

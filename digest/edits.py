@@ -45,9 +45,10 @@ def normalize_key(text: str) -> str:
     return _SURROUNDING.sub("", _WHITESPACE.sub(" ", text.lower()))
 
 
-def _tokens(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Lower-cased tokens (so case-only changes match) and their spans in `text`."""
-    matches = list(_TOKEN.finditer(text))
+def _tokens(text: str, start: int, end: int) -> tuple[list[str], list[tuple[int, int]]]:
+    """Lower-cased tokens (so case-only changes match) of text[start:end] and their spans
+    in `text`."""
+    matches = list(_TOKEN.finditer(text, start, end))
     return [m.group().lower() for m in matches], [m.span() for m in matches]
 
 
@@ -99,12 +100,55 @@ def edit_fragments(output: str, final: str) -> list[Fragment]:
     changed bare value ("30" -> "14") is keyed with the words just before it
     ("net 30 → net 14"). Identical texts give [].
     """
+    return _edit_fragments(output, final, narrow=True)
+
+
+@dataclass(frozen=True)
+class _TokenDiff:
+    old_tokens: list[str]
+    old_spans: list[tuple[int, int]]
+    new_tokens: list[str]
+    new_spans: list[tuple[int, int]]
+    head: int  # leading tokens the two lists share
+    tail: int  # trailing tokens they share, not overlapping the head
+
+
+def _edit_fragments(output: str, final: str, *, narrow: bool) -> list[Fragment]:
+    """`narrow`: tokenize only around the change (the same result, see _narrow_diff)."""
     if output == final:
         return []
-    old_tokens, old_spans = _tokens(output)
-    new_tokens, new_spans = _tokens(final)
-    # Trim the common head and tail first: edits are usually small and local, and this
-    # keeps SequenceMatcher's quadratic worst case off the untouched bulk of long texts.
+    diff = _narrow_diff(output, final) if narrow else None
+    if diff is None:
+        diff = _token_diff(output, final, 0, len(output), len(final))
+    old_tokens, old_spans, head = diff.old_tokens, diff.old_spans, diff.head
+    old_middle = old_tokens[head : len(old_tokens) - diff.tail]
+    new_middle = diff.new_tokens[head : len(diff.new_tokens) - diff.tail]
+
+    matcher = SequenceMatcher(None, old_middle, new_middle, autojunk=False)
+    fragments: list[Fragment] = []
+    equal_from = 0  # first token of the unchanged run before the current change
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            equal_from = head + i1 if i1 > 0 else 0
+            continue
+        before = _span_text(output, old_spans, head + i1, head + i2) if i2 > i1 else None
+        after = _span_text(final, diff.new_spans, head + j1, head + j2) if j2 > j1 else None
+        context = ""
+        # A bare value on either side ("30" -> "14 days") needs the words before it.
+        if before and after and not (_LETTER.search(before) and _LETTER.search(after)):
+            context = _value_context(output, old_tokens, old_spans, head + i1, equal_from)
+        fragment = _fragment(before, after, context)
+        if fragment is not None:
+            fragments.append(fragment)
+    return fragments
+
+
+def _token_diff(output: str, final: str, start: int, old_end: int, new_end: int) -> _TokenDiff:
+    """Tokens of output[start:old_end] and final[start:new_end], and the shared head and
+    tail, which are trimmed before diffing: edits are usually small and local, and this
+    keeps SequenceMatcher's quadratic worst case off the untouched bulk of long texts."""
+    old_tokens, old_spans = _tokens(output, start, old_end)
+    new_tokens, new_spans = _tokens(final, start, new_end)
     head = 0
     limit = min(len(old_tokens), len(new_tokens))
     while head < limit and old_tokens[head] == new_tokens[head]:
@@ -115,26 +159,54 @@ def edit_fragments(output: str, final: str) -> list[Fragment]:
         and old_tokens[len(old_tokens) - 1 - tail] == new_tokens[len(new_tokens) - 1 - tail]
     ):
         tail += 1
-    old_middle = old_tokens[head : len(old_tokens) - tail]
-    new_middle = new_tokens[head : len(new_tokens) - tail]
+    return _TokenDiff(old_tokens, old_spans, new_tokens, new_spans, head, tail)
 
-    matcher = SequenceMatcher(None, old_middle, new_middle, autojunk=False)
-    fragments: list[Fragment] = []
-    equal_from = 0  # first token of the unchanged run before the current change
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            equal_from = head + i1 if i1 > 0 else 0
-            continue
-        before = _span_text(output, old_spans, head + i1, head + i2) if i2 > i1 else None
-        after = _span_text(final, new_spans, head + j1, head + j2) if j2 > j1 else None
-        context = ""
-        # A bare value on either side ("30" -> "14 days") needs the words before it.
-        if before and after and not (_LETTER.search(before) and _LETTER.search(after)):
-            context = _value_context(output, old_tokens, old_spans, head + i1, equal_from)
-        fragment = _fragment(before, after, context)
-        if fragment is not None:
-            fragments.append(fragment)
-    return fragments
+
+_NARROW_MARGIN = 40  # characters kept before the first change: room for the context words
+
+
+def _narrow_diff(output: str, final: str) -> _TokenDiff | None:
+    """The token diff of the region around the change only, or None when that region
+    could give a different result than the whole texts (then the caller takes those).
+
+    Tokenizing is most of the cost of a diff, and most of two long texts is shared.
+    The region's ends are spaces inside the shared prefix and suffix: no token spans a
+    space, so the tokens between are exactly the whole texts' tokens there. Two checks
+    keep the result identical: the region keeps at least the context words before the
+    first change (_value_context looks back that far), and the shared head must not run
+    into the cut-off suffix (the whole texts' head would then have claimed part of it).
+    """
+    limit = min(len(output), len(final))
+    prefix = _shared_length(output, final, limit, from_end=False)
+    suffix = _shared_length(output, final, limit - prefix, from_end=True)
+    keep_from = prefix - _NARROW_MARGIN
+    start = max(output.rfind(" ", 0, keep_from), 0) if keep_from > 0 else 0
+    old_end = output.find(" ", len(output) - suffix) if suffix else -1
+    if old_end < 0:
+        old_end = len(output)
+    new_end = old_end + len(final) - len(output)
+    if start == 0 and old_end == len(output):
+        return None  # nothing to cut
+    diff = _token_diff(output, final, start, old_end, new_end)
+    if start > 0 and diff.head < _CONTEXT_TOKENS:
+        return None
+    if old_end < len(output) and diff.head >= min(len(diff.old_tokens), len(diff.new_tokens)):
+        return None
+    return diff
+
+
+def _shared_length(a: str, b: str, limit: int, *, from_end: bool) -> int:
+    """How many characters (at most `limit`) a and b share at the start (or the end);
+    a binary search over slice comparisons, which run in C."""
+    low, high = 0, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        same = a[-middle:] == b[-middle:] if from_end else a[:middle] == b[:middle]
+        if same:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def generalized_key(key: str) -> str | None:
@@ -166,9 +238,11 @@ class EditMiner:
     def __init__(self, capacity: int = 1000) -> None:
         # Examples are (item_id, before, after): the ids for the digest to link, the texts
         # to show one real instance of the change.
-        self._literal = SpaceSaving(capacity, examples_per_key=3)
+        self._literal: SpaceSaving[tuple[FragmentKind, str]] = SpaceSaving(
+            capacity, examples_per_key=3
+        )
         # "net 30 → net 14" and "net 45 → net 14" also count together as "net # → net #".
-        self._generalized = SpaceSaving(capacity, examples_per_key=3)
+        self._generalized: SpaceSaving[str] = SpaceSaving(capacity, examples_per_key=3)
         self._edited_items = 0
 
     def add(self, item_id: str, output: str, final: str) -> None:
@@ -217,10 +291,10 @@ class EditMiner:
             general = generalized_key(key) if kind == "replaced" else None
             if general is not None:
                 best_variant[general] = max(best_variant.get(general, 0), hitter.count)
-        for hitter in self._generalized.top(len(self._generalized)):
-            guaranteed = hitter.count - hitter.error
-            if guaranteed >= needed and guaranteed > best_variant.get(hitter.key, 0):
-                found.append(_recurring("replaced", hitter.key, hitter.count, hitter.examples))
+        for group in self._generalized.top(len(self._generalized)):
+            guaranteed = group.count - group.error
+            if guaranteed >= needed and guaranteed > best_variant.get(group.key, 0):
+                found.append(_recurring("replaced", group.key, group.count, group.examples))
         found.sort(key=lambda edit: (-edit.items, edit.kind, edit.key))
         return found[: max(top, 0)]
 

@@ -1,6 +1,7 @@
 """Per-route and per-workflow figures of a period, and their change against the previous one."""
 
 from digest import model
+from storage import digest_percentiles
 from storage import digest_queries as q
 from storage.db import Database
 
@@ -54,17 +55,18 @@ def change(current: model.Figures, previous: model.Figures) -> model.Change:
 
 
 def groups(
-    db: Database, period: model.Period, previous: model.Period, by: str
+    counts: tuple[q.Grouped, q.Grouped],
+    minutes: dict[str, digest_percentiles.Percentiles],
+    by: str,
 ) -> list[model.GroupFigures]:
-    shares = (0.5, 0.9)
-    now_counts = {c.key: c for c in q.group_counts(db, period.since, period.until, by)}
-    before_counts = {c.key: c for c in q.group_counts(db, previous.since, previous.until, by)}
-    now_minutes = q.decision_minutes(db, period.since, period.until, by, shares)
-    before_minutes = q.decision_minutes(db, previous.since, previous.until, by, shares)
+    """Figures per route or per workflow (`by`), largest volume first, from the (current,
+    previous) counts of q.group_counts and the percentiles of decision_minutes."""
+    now_counts, before_counts = counts[0][by], counts[1][by]
+    minutes_of = minutes[by]
     groups = []
     for name in sorted(set(now_counts) | set(before_counts)):
-        current = figures(now_counts.get(name), now_minutes.get(name))
-        before = figures(before_counts.get(name), before_minutes.get(name))
+        current = figures(now_counts.get(name), minutes_of.get((True, name)))
+        before = figures(before_counts.get(name), minutes_of.get((False, name)))
         groups.append(
             model.GroupFigures(
                 name=name, current=current, previous=before, change=change(current, before)
@@ -72,6 +74,19 @@ def groups(
         )
     groups.sort(key=lambda group: -group.current.volume)
     return groups
+
+
+def decision_minutes(
+    db: Database, periods: q.TwoPeriods
+) -> dict[str, digest_percentiles.Percentiles]:
+    """Median and p90 of the minutes to a human decision, per route and per workflow."""
+    return digest_percentiles.decision_minutes(db, periods, (0.5, 0.9))
+
+
+def two_periods(period: model.Period, previous: model.Period) -> q.TwoPeriods:
+    if previous.until != period.since:
+        raise ValueError("the previous period must end where the period starts")
+    return q.TwoPeriods(previous_since=previous.since, since=period.since, until=period.until)
 
 
 def total(routes: list[model.GroupFigures]) -> model.GroupFigures:

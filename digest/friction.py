@@ -16,14 +16,10 @@ ESCALATED_OWNER_MIN_ITEMS = 10
 MIN_REJECTIONS_FOR_FRICTION = 3
 
 
-def rejections(
-    db: Database, period: model.Period, previous: model.Period, link: Linker
-) -> list[model.RejectionGroup]:
-    now = q.rejection_reasons(db, period.since, period.until)
-    before = {
-        (r.route, r.reason): r.count
-        for r in q.rejection_reasons(db, previous.since, previous.until)
-    }
+def rejections(db: Database, periods: q.TwoPeriods, link: Linker) -> list[model.RejectionGroup]:
+    now, previous = q.rejection_reasons(db, periods)
+    before = {(r.route, r.reason): r.count for r in previous}
+    examples = q.rejection_examples(db, periods.since, periods.until) if now else {}
     per_route: dict[str, int] = {}
     for row in now:
         per_route[row.route] = per_route.get(row.route, 0) + row.count
@@ -41,7 +37,6 @@ def rejections(
                 else "flat"
             )
         )
-        examples = q.rejection_examples(db, period.since, period.until, row.route, row.reason)
         groups.append(
             model.RejectionGroup(
                 route=row.route,
@@ -51,7 +46,7 @@ def rejections(
                 trend=trend,
                 share_of_route_rejections=round(row.count / per_route[row.route], 3),
                 waiting_hours=round(row.waiting_hours, 2),
-                examples=[link(example) for example in examples],
+                examples=[link(e) for e in examples.get((row.route, row.reason), [])],
             )
         )
     return groups
@@ -107,9 +102,9 @@ def reviewer_waits(db: Database, period: model.Period) -> list[model.ReviewerWai
 
 
 def escalated_owners(
-    db: Database, period: model.Period, rules: RulesFile
+    db: Database, period: model.Period, rules: RulesFile, counts: dict[str, q.GroupCounts]
 ) -> list[model.EscalatedOwner]:
-    counts = {c.key: c for c in q.group_counts(db, period.since, period.until, "route")}
+    """`counts`: the period's q.group_counts per route."""
     deciders: dict[str, dict[str, int]] = {}
     for row in q.escalation_deciders(db, period.since, period.until):
         deciders.setdefault(row.route, {})[row.user] = row.decided
@@ -178,14 +173,15 @@ def rank(
                     waiting_hours=owner.waiting_hours,
                 )
             )
-    for group in workflows:
-        if rising(group):
+    for workflow in workflows:
+        if rising(workflow):
+            previous, current = workflow.previous, workflow.current
             candidates.append(
                 friction(
                     "rising_rejections",
-                    f"{group.name}: rejection rate rose from {group.previous.rejection_rate:.0%} "
-                    f"to {group.current.rejection_rate:.0%}",
-                    rejections=group.current.outcomes.rejected - group.previous.outcomes.rejected,
+                    f"{workflow.name}: rejection rate rose from {previous.rejection_rate:.0%} "
+                    f"to {current.rejection_rate:.0%}",
+                    rejections=current.outcomes.rejected - previous.outcomes.rejected,
                 )
             )
     candidates.sort(key=lambda friction: -friction.score)
@@ -206,7 +202,7 @@ def friction(
         kind=kind,
         title=title,
         rejections=rejections,
-        reworked=reworked,  # type: ignore[arg-type]
+        reworked=reworked,
         escalations=escalations,
         waiting_hours=round(waiting_hours, 1),
         score=round(rejections + reworked + escalations + waiting_hours, 1),

@@ -9,7 +9,7 @@ import heapq
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -162,9 +162,12 @@ def threshold_too_low(
     )
 
 
+Key = TypeVar("Key", bound=Hashable)
+
+
 @dataclass(frozen=True)
-class HeavyHitter:
-    key: Hashable
+class HeavyHitter(Generic[Key]):
+    key: Key
     count: int  # an upper bound of the key's true count
     error: int  # count - error is a lower bound of the true count
     examples: tuple[Any, ...]
@@ -178,7 +181,7 @@ class _Counter:
     examples: list[Any] = field(default_factory=list)
 
 
-class SpaceSaving:
+class SpaceSaving(Generic[Key]):
     """Top-k heavy hitters in fixed memory (Metwally et al., Space-Saving): at most
     `capacity` keys are tracked whatever the stream length; a key's count may be
     overestimated by at most its `error`.
@@ -192,13 +195,13 @@ class SpaceSaving:
         self.capacity = capacity
         self.examples_per_key = examples_per_key
         self.total = 0  # weight of the whole stream
-        self._counters: dict[Hashable, _Counter] = {}
+        self._counters: dict[Key, _Counter] = {}
         # Min-heap of (count, updated, key) with stale entries left in place and skipped
         # when popped (lazy deletion); rebuilt when it grows, so memory stays O(capacity).
-        self._heap: list[tuple[int, int, Hashable]] = []
+        self._heap: list[tuple[int, int, Key]] = []
         self._clock = 0
 
-    def add(self, key: Hashable, weight: int = 1, example: Any = None) -> None:
+    def add(self, key: Key, weight: int = 1, example: Any = None) -> None:
         if weight < 1:
             raise ValueError("weight must be a positive integer")
         self._clock += 1
@@ -239,7 +242,7 @@ class SpaceSaving:
         self._heap = [(c.count, c.updated, key) for key, c in self._counters.items()]
         heapq.heapify(self._heap)
 
-    def top(self, n: int) -> list[HeavyHitter]:
+    def top(self, n: int) -> list[HeavyHitter[Key]]:
         """The `n` keys with the highest counts, by count descending, then key."""
         hitters = [
             HeavyHitter(key=key, count=c.count, error=c.error, examples=tuple(c.examples))

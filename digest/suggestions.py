@@ -13,12 +13,15 @@ BANDS = 20  # confidence bands 0.05 wide
 SUGGESTION_WINDOW = timedelta(days=28)  # thresholds are earned over weeks, not one week
 
 
-def earned_thresholds(
-    db: Database, period: model.Period, rules: RulesFile
-) -> list[model.Suggestion]:
-    since = period.until - SUGGESTION_WINDOW
+def window_bands(db: Database, period: model.Period) -> list[q.BandCount]:
+    """Human decisions per route and confidence band over the suggestion window."""
+    return q.confidence_bands(db, period.until - SUGGESTION_WINDOW, period.until, BANDS)
+
+
+def earned_thresholds(bands: list[q.BandCount], rules: RulesFile) -> list[model.Suggestion]:
+    """`bands`: window_bands of the period."""
     by_route: dict[str, list[Band]] = {}
-    for row in q.confidence_bands(db, since, period.until, BANDS):
+    for row in bands:
         by_route.setdefault(row.route, []).append(
             Band(
                 lower=row.band / BANDS,
@@ -29,8 +32,7 @@ def earned_thresholds(
         )
     suggestions = []
     for route in rules.routes:
-        bands = sorted(by_route.get(route.name, []), key=lambda band: band.lower)
-        earned = earned_threshold(bands)
+        earned = earned_threshold(sorted(by_route.get(route.name, []), key=lambda b: b.lower))
         if earned is None:
             continue
         if route.auto_approve_at is not None and route.auto_approve_at <= earned.threshold:
@@ -59,11 +61,11 @@ def earned_thresholds(
 
 
 def thresholds_too_low(
-    db: Database, period: model.Period, rules: RulesFile
+    db: Database, period: model.Period, rules: RulesFile, bands: list[q.BandCount]
 ) -> list[model.Suggestion]:
+    """`bands`: window_bands of the period."""
     since = period.until - SUGGESTION_WINDOW
     checks = {row.route: row for row in q.spot_checks(db, since, period.until)}
-    bands = q.confidence_bands(db, since, period.until, BANDS)
     suggestions = []
     for route in rules.routes:
         threshold = route.auto_approve_at

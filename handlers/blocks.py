@@ -1,5 +1,8 @@
 """Block Kit for an item: the review message and the modals. Plain functions over stored
-rows, returning the dicts Slack takes, within Slack's documented limits."""
+rows, returning the dicts Slack takes, within Slack's documented limits.
+
+The one module that renders item messages: the listeners (handlers/) and the outbox's
+Slack deliveries (bot/slack_delivery.py) both render from here."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -7,7 +10,7 @@ from typing import Any
 
 from handlers.links import links_line
 from handlers.text import cut, cut_escaped, escape, escaped_chunks, plain
-from storage.models import Decision, ReviewItem, SpotCheck, Status
+from storage.models import STATUS_WORDS, Decision, ReviewItem, SpotCheck, Status
 
 ACTIONS_BLOCK = "review_actions"
 APPROVE, EDIT, REJECT, VIEW_OUTPUT = "approve", "edit", "reject", "view_output"
@@ -25,13 +28,17 @@ MODAL_BLOCK_LIMIT = 100
 
 Block = dict[str, Any]
 
+_EMOJI = {
+    Status.APPROVED: ":white_check_mark:",
+    Status.EDITED: ":pencil2:",
+    Status.REJECTED: ":x:",
+    Status.EXPIRED: ":hourglass:",
+    Status.AUTO_APPROVED: ":robot_face:",
+    Status.CANCELLED: ":no_entry_sign:",
+}
+# e.g. ":pencil2: Approved with edits", in the words of storage.models.STATUS_WORDS.
 _OUTCOME = {
-    Status.APPROVED: ":white_check_mark: Approved",
-    Status.EDITED: ":pencil2: Approved with edits",
-    Status.REJECTED: ":x: Rejected",
-    Status.EXPIRED: ":hourglass: Expired",
-    Status.AUTO_APPROVED: ":robot_face: Auto-approved",
-    Status.CANCELLED: ":no_entry_sign: Cancelled",
+    status: f"{emoji} {STATUS_WORDS[status].capitalize()}" for status, emoji in _EMOJI.items()
 }
 
 
@@ -135,10 +142,8 @@ def escalation_message(
     text, item_blocks = item_message(item, decision, approvers)
     entry = next((e for e in item.escalations if e["level"] == level), None)
     asked_at = datetime.fromisoformat(entry["at"]) if entry else item.created_at
-    owners = item.route_snapshot.get("owner", {})
-    waiting_for = ", ".join(f"<@{user}>" for user in owners.get("users", [])) or (
-        f"<#{owners.get('channel', item.channel)}>"
-    )
+    owner = item.frozen_route().owner
+    waiting_for = ", ".join(f"<@{user}>" for user in owner.users) or f"<#{owner.channel}>"
     why = (
         f":arrow_double_up: *Escalated to you* (level {level}): waiting "
         f"{humanize(asked_at - item.created_at)} for {waiting_for}."
@@ -164,6 +169,8 @@ def humanize(delta: Any) -> str:
 
 def _approval_progress(item: ReviewItem, approvers: Sequence[str]) -> list[Block]:
     """Four-eyes routes: the proposed edit, if any, and who has approved so far."""
+    # One key, read without parsing the whole frozen route (item.frozen_route()): every
+    # render of every item passes here.
     required = int(item.route_snapshot.get("approvals_required", 1))
     if required <= 1:
         return []

@@ -1,13 +1,16 @@
-"""Deciding from Slack, as plain functions: tested without Slack, called by the listeners."""
+"""Deciding from Slack: the listeners' side of the commands. The change itself is made by
+`commands`; this module finds the item a click is about and words the replies."""
 
 import logging
 
+import commands
+from commands.items import escalated_to
 from handlers.blocks import slack_date
 from handlers.deps import HandlerDeps
 from handlers.payloads import Click
-from rules import Route, may_decide
+from rules import Route
 from storage import escalations, reviews
-from storage.models import ItemMessage, ReviewItem, Status
+from storage.models import STATUS_WORDS, ItemMessage, ReviewItem, Status
 from storage.reviews import DecideResult, Outcome
 
 log = logging.getLogger(__name__)
@@ -17,87 +20,31 @@ NOT_ITS_MESSAGE = (
     "This message does not show that item, so the click was not taken. Nothing was changed."
 )
 UNKNOWN_REASON = "Choose one of the reasons in the list."
+NOT_AUTO_APPROVED = "Only auto-approved items are spot-checked."
 
 
 def route_of(item: ReviewItem) -> Route:
     """The route as it was when the item arrived."""
-    return Route.model_validate(item.route_snapshot)
+    return item.frozen_route()
 
 
 def allowed(item: ReviewItem, user_id: str) -> bool:
-    return may_decide(route_of(item), user_id, escalated_to=escalated_to(item))
-
-
-def escalated_to(item: ReviewItem) -> list[str]:
-    """Users the item was escalated to, who may decide it from then on."""
-    return [user for escalation in item.escalations for user in escalation.get("to", [])]
+    return commands.may_decide_item(item, user_id)
 
 
 def approve(
     deps: HandlerDeps, item_id: str, user_id: str, *, edited_output: str | None = None
 ) -> DecideResult:
     """An approval (or an edit, which approves the new text); four-eyes routes count them."""
-    result = reviews.approve(
+    return commands.approve(
         deps.db,
         item_id,
         by=user_id,
         source="slack",
         now=deps.now(),
-        required=lambda current: route_of(current).approvals_required,
-        may_decide=lambda current: allowed(current, user_id),
+        events=deps.events,
         edited_output=edited_output,
     )
-    _announce(deps, result)
-    return result
-
-
-def _announce(deps: HandlerDeps, result: DecideResult) -> None:
-    if result.item is None:
-        return
-    if result.outcome == Outcome.DECIDED:
-        deps.decided(result.item.status, "slack")
-        decision = result.decision
-        log.info(
-            "decided %s in Slack by %s",
-            result.item.status,
-            decision.by if decision else "?",
-            extra={"item_id": result.item.id},
-        )
-    elif result.outcome == Outcome.APPROVAL_RECORDED:
-        log.info(
-            "approval %d of %d recorded in Slack",
-            len(result.approvers),
-            route_of(result.item).approvals_required,
-            extra={"item_id": result.item.id},
-        )
-    if result.outcome in (Outcome.DECIDED, Outcome.APPROVAL_RECORDED):
-        deps.changed(result.item.id)
-
-
-def decide(
-    deps: HandlerDeps,
-    item_id: str,
-    user_id: str,
-    status: Status,
-    *,
-    final_output: str | None = None,
-    reason: str | None = None,
-    note: str | None = None,
-) -> DecideResult:
-    result = reviews.decide(
-        deps.db,
-        item_id,
-        status=status,
-        by=user_id,
-        source="slack",
-        now=deps.now(),
-        final_output=final_output,
-        reason=reason,
-        note=note,
-        may_decide=lambda item: allowed(item, user_id),
-    )
-    _announce(deps, result)
-    return result
 
 
 def check_can_open(
@@ -129,16 +76,9 @@ def already_decided_text(result: DecideResult) -> str:
     if item is None:
         return NO_ITEM
     if decision is None:
-        return f"This item is already {item.status.replace('_', ' ')}."
+        return f"This item is already {STATUS_WORDS[item.status]}."
     who = f"<@{decision.by}>" if decision.source == "slack" else decision.by
-    verb = {
-        Status.APPROVED: "approved",
-        Status.EDITED: "approved with edits",
-        Status.REJECTED: "rejected",
-        Status.CANCELLED: "cancelled",
-        Status.EXPIRED: "expired",
-        Status.AUTO_APPROVED: "auto-approved",
-    }[Status(item.status)]
+    verb = STATUS_WORDS[item.status]
     return f"Already {verb} by {who} {slack_date(decision.at)}. Your action was not recorded."
 
 
@@ -170,16 +110,22 @@ def outcome_message(result: DecideResult, user_id: str) -> str | None:
 
 def spot_check(deps: HandlerDeps, item_id: str, user_id: str, verdict: str) -> str | None:
     """Records a spot-check verdict; returns what to tell the user when it was refused."""
-    item = reviews.get_item(deps.db, item_id)
-    if item is None:
-        return NO_ITEM
-    if not allowed(item, user_id):
-        return refusal_text(item)
-    if reviews.record_spot_check(deps.db, item_id, by=user_id, verdict=verdict, now=deps.now()):
-        log.info("spot check %s by %s", verdict, user_id, extra={"item_id": item_id})
-        deps.changed(item_id)
+    result = commands.spot_check(
+        deps.db,
+        item_id,
+        by=user_id,
+        verdict=verdict,
+        source="slack",
+        now=deps.now(),
+        events=deps.events,
+    )
+    if result.outcome == commands.SpotCheckOutcome.RECORDED:
         return None
-    return "Only auto-approved items are spot-checked."
+    if result.item is None:
+        return NO_ITEM
+    if result.outcome == commands.SpotCheckOutcome.FORBIDDEN:
+        return refusal_text(result.item)
+    return NOT_AUTO_APPROVED
 
 
 def shows_item(
@@ -234,9 +180,18 @@ def reject(
 ) -> DecideResult | str:
     """A rejection with one of the route's reasons (frozen with the item); a reason the
     route does not list is refused and nothing is decided."""
-    item = reviews.get_item(deps.db, item_id)
-    if item is None:
+    result = commands.reject(
+        deps.db,
+        item_id,
+        by=user_id,
+        source="slack",
+        reason=reason,
+        note=note,
+        now=deps.now(),
+        events=deps.events,
+    )
+    if result.outcome == Outcome.NOT_FOUND:
         return NO_ITEM
-    if reason is None or reason not in route_of(item).reject_reasons:
+    if result.outcome == Outcome.INVALID_REASON:
         return UNKNOWN_REASON
-    return decide(deps, item_id, user_id, Status.REJECTED, reason=reason, note=note)
+    return result

@@ -1,9 +1,10 @@
 """What listeners need from the running bot, handed in by `bot` (handlers never import bot)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from commands import EventBus
 from storage.db import Database
 
 
@@ -11,5 +12,5 @@ from storage.db import Database
 class HandlerDeps:
     db: Database
     now: Callable[[], datetime]
-    changed: Callable[[str], None]  # an item changed: wake the outbox worker and long-polls
-    decided: Callable[[str, str], None] = lambda status, source: None  # for metrics
+    # Commands publish their changes here; the composition decides who listens.
+    events: EventBus = field(default_factory=EventBus)

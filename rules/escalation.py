@@ -64,3 +64,35 @@ def step_at(route: Route, index: int) -> EscalationStep:
 def exhaust_index(route: Route) -> int:
     """The index that stands for "the chain ran out" (one past the last step)."""
     return len(escalation_chain(route))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """What comes next for an item, as the deadline row to store (plain data)."""
+
+    step_index: int
+    step: int  # position in the route's `escalation` list; one past it for "ran out"
+    repeat: int
+    exhaust: bool
+    due_at: datetime
+
+
+def deadline_of(route: Route, next_step: Next) -> Deadline | None:
+    """A decision about what comes next, as a deadline row."""
+    if isinstance(next_step, Escalate):
+        return Deadline(next_step.index, next_step.step, next_step.repeat, False, next_step.due_at)
+    if isinstance(next_step, Exhaust):
+        # "The chain ran out" takes the step number one past the route's last step, so its
+        # (item, step, repeat) key is unique beside the real steps.
+        return Deadline(next_step.index, len(route.escalation), 0, True, next_step.due_at)
+    return None
+
+
+def first_deadline(route: Route, created_at: datetime) -> Deadline | None:
+    """The first deadline of an item that arrived at `created_at` (None: no chain)."""
+    return deadline_of(route, first(route, created_at))
+
+
+def deadline_after(route: Route, index: int, due_at: datetime) -> Deadline | None:
+    """The deadline that follows step `index`, due at `due_at`, once it has fired."""
+    return deadline_of(route, after(route, index, due_at))

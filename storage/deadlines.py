@@ -1,13 +1,14 @@
 """Deadline rows (the `escalation_step` table): scheduling, claiming and cancelling.
 
 A sweeper claims due rows with a lease (FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN
-IMMEDIATE on SQLite); firing a row happens in its own transaction (storage.escalations),
-which checks the row is still pending, so a step fires once even if two sweepers race
-or a claimer dies and its lease runs out.
+IMMEDIATE on SQLite) in one UPDATE per claim; firing happens in a later transaction per
+batch (storage.escalations), which checks each row is still pending under a lock, so a step
+fires once even if two sweepers race or a claimer dies and its lease runs out.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
@@ -26,6 +27,22 @@ class StepPlan:
     repeat: int
     exhaust: bool
     due_at: datetime
+
+
+def row(item_id: str, plan: StepPlan) -> dict[str, Any]:
+    """A pending deadline row as plain values, for a bulk insert."""
+    return {
+        "item_id": item_id,
+        "step_index": plan.step_index,
+        "step": plan.step,
+        "repeat": plan.repeat,
+        "exhaust": plan.exhaust,
+        "due_at": plan.due_at,
+        "status": StepStatus.PENDING,
+        "lease_until": None,
+        "worker_id": None,
+        "fired_at": None,
+    }
 
 
 def schedule(session: Session, item_id: str, plan: StepPlan) -> EscalationStepRow:
@@ -90,10 +107,13 @@ def claim_due(
     )
     with db.write() as session:
         rows = list(session.exec(query))
-        for row in rows:
-            row.lease_until = now + lease
-            row.worker_id = worker_id
-        session.flush()
+        if rows:
+            # One UPDATE for the whole claim (it also updates the rows loaded above).
+            session.execute(
+                update(EscalationStepRow)
+                .where(col(EscalationStepRow.id).in_([row.id for row in rows]))
+                .values(lease_until=now + lease, worker_id=worker_id)
+            )
         return rows
 
 

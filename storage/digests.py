@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from storage import outbox
 from storage.db import Database
@@ -45,7 +45,7 @@ def get_run(db: Database, run_id: int) -> DigestRun | None:
 
 def runs(db: Database, job: str) -> list[DigestRun]:
     with db.read() as session:
-        query = select(DigestRun).where(DigestRun.job == job).order_by(DigestRun.id)
+        query = select(DigestRun).where(DigestRun.job == job).order_by(col(DigestRun.id))
         return list(session.exec(query))
 
 

@@ -1,28 +1,35 @@
-"""Firing one deadline: escalate the item to the next people, or apply `on_exhausted`.
+"""Firing deadlines: escalate each item to the next people, or apply `on_exhausted`.
 
-Everything a firing changes is one transaction: the step is marked fired, the next step
-inserted, the item's level and deadline moved, the notifications queued in the outbox.
+Everything a firing changes is in one transaction: the step is marked fired, the next step
+inserted, the item's level and deadline moved, the notifications queued in the outbox. A
+burst of due steps fires in batches, one transaction and a fixed number of statements each.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, insert
+from sqlmodel import Session, SQLModel, col, select
+from ulid import ULID
 
-from storage import audit, deadlines, outbox
+from storage import deadlines
 from storage.db import Database
 from storage.deadlines import StepPlan
 from storage.models import (
+    AuditEvent,
     EscalationStepRow,
     ItemMessage,
     OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
     ReviewItem,
     Status,
     StepStatus,
 )
-from storage.reviews import enqueue_update, record_decision
+from storage.reviews import record_decision
 
 
 @dataclass(frozen=True)
@@ -65,55 +72,194 @@ def fire_many(
     now: datetime,
     plan: Callable[[ReviewItem, EscalationStepRow], Firing],
 ) -> list[FireResult]:
-    """Fires several claimed steps in one transaction: one commit instead of many."""
+    """Fires several claimed steps in one transaction; a result per step, in order.
+
+    The statements are per batch, not per step: one SELECT locks the batch's items, one its
+    steps, one finds which items still wait for their first post, and the rows the firings
+    add and change are written in bulk (an INSERT per table, an UPDATE per kind of change).
+    """
+    if not step_ids:
+        return []
     with db.write() as session:
-        return [_fire_one(session, step_id, now, plan) for step_id in step_ids]
+        return _fire_batch(session, step_ids, now, plan)
 
 
-def _fire_one(
+@dataclass
+class _Rows:
+    """The rows a batch of firings adds, written with one INSERT per table."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fire_batch(
     session: Session,
-    step_id: int,
+    step_ids: list[int],
     now: datetime,
     plan: Callable[[ReviewItem, EscalationStepRow], Firing],
-) -> FireResult:
-    found = session.get(EscalationStepRow, step_id)
-    if found is None:
-        return FireResult(FireOutcome.STALE, "")
-    # Lock the item before the step, in the same order a decision does, so a decision and
-    # a firing at the same moment wait for each other instead of deadlocking.
-    item = session.get(ReviewItem, found.item_id, with_for_update=True)
-    step = session.get(EscalationStepRow, step_id, with_for_update=True, populate_existing=True)
-    assert item is not None and step is not None
-    if step.status != StepStatus.PENDING:
-        return FireResult(FireOutcome.STALE, item.id)
-    step.lease_until = None
-    if item.status != Status.PENDING:
-        step.status = StepStatus.CANCELLED
-        return FireResult(FireOutcome.STALE, item.id)
-    firing = plan(item, step)
-    step.status = StepStatus.FIRED
-    step.fired_at = now
-    session.add(step)
-    if step.exhaust:
-        assert firing.exhaust_status is not None
-        record_decision(
-            session,
-            item,
-            status=firing.exhaust_status,
-            by="hitl",
-            source="system",
-            now=now,
-            reason="no_decision" if firing.exhaust_status == Status.REJECTED else None,
-            note="Nobody decided before the escalation chain ran out.",
+) -> list[FireResult]:
+    items, steps = _lock(session, step_ids)
+    waiting_for_post = _first_post_pending(
+        session, [item.id for item in items.values() if item.message_ts is None]
+    )
+    rows = _Rows()
+    results: list[FireResult] = []
+    for step_id in step_ids:
+        step = steps.get(step_id)
+        if step is None:
+            results.append(FireResult(FireOutcome.STALE, ""))
+            continue
+        item = items[step.item_id]
+        # Checked under the lock: a step fires once, and never for a decided item.
+        if step.status != StepStatus.PENDING:
+            results.append(FireResult(FireOutcome.STALE, item.id))
+            continue
+        step.lease_until = None
+        if item.status != Status.PENDING:
+            step.status = StepStatus.CANCELLED
+            results.append(FireResult(FireOutcome.STALE, item.id))
+            continue
+        firing = plan(item, step)
+        step.status = StepStatus.FIRED
+        step.fired_at = now
+        if step.exhaust:
+            results.append(_exhaust(session, item, firing, now, waiting_for_post, rows))
+        else:
+            level = _escalate(item, step, firing, now, waiting_for_post, rows)
+            results.append(FireResult(FireOutcome.ESCALATED, item.id, level))
+    _write(session, rows, now)
+    return results
+
+
+def _write(session: Session, rows: _Rows, now: datetime) -> None:
+    """Inserts what the firings added, one INSERT per table for all its rows (plain rows:
+    building an ORM object per row cost more than the rest of a firing); the items and
+    steps they changed are flushed by the commit, one UPDATE per set of changed columns."""
+    if rows.messages:
+        messages = _table(ItemMessage)
+        inserted = session.execute(
+            insert(messages).returning(
+                messages.c.id, messages.c.item_id, messages.c.level, messages.c.target
+            ),
+            rows.messages,
         )
-        enqueue_update(session, item, now)
-        return FireResult(FireOutcome.EXHAUSTED, item.id, item.escalation_level)
-    level = _escalate(session, item, step, firing, now)
-    return FireResult(FireOutcome.ESCALATED, item.id, level)
+        # Each post carries its message's id; matched by the message's unique key.
+        message_ids = {(item_id, level, target): id_ for id_, item_id, level, target in inserted}
+        for message in rows.messages:
+            key = (message["item_id"], message["level"], message["target"])
+            payload = {"message_id": message_ids[key]}
+            rows.outbox.append(
+                _outbox_row(message["item_id"], OutboxKind.POST_ESCALATION, now, payload)
+            )
+    for table, values in (
+        (_table(EscalationStepRow), rows.steps),
+        (_table(OutboxMessage), rows.outbox),
+        (_table(AuditEvent), rows.audit),
+    ):
+        if values:
+            session.execute(insert(table), values)
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+def _outbox_row(
+    item_id: str, kind: OutboxKind, now: datetime, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An outbox row as outbox.enqueue makes it, for a bulk insert."""
+    return {
+        "delivery_id": f"msg_{ULID()}",
+        "item_id": item_id,
+        "kind": kind,
+        "payload": payload or {},
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "due_at": now,
+        "give_up_at": None,
+    }
+
+
+def _lock(
+    session: Session, step_ids: list[int]
+) -> tuple[dict[str, ReviewItem], dict[int, EscalationStepRow]]:
+    """Locks the batch's items, then its steps: the order a decision takes them in, so a
+    decision and a firing at the same moment wait for each other instead of deadlocking;
+    each in id order, so two batches never wait on each other in a circle."""
+    item_ids = session.exec(
+        select(EscalationStepRow.item_id).where(col(EscalationStepRow.id).in_(step_ids))
+    ).all()
+    if not item_ids:
+        return {}, {}
+    items = session.exec(
+        select(ReviewItem)
+        .where(col(ReviewItem.id).in_(set(item_ids)))
+        .order_by(col(ReviewItem.id))
+        .with_for_update()
+    ).all()
+    steps = session.exec(
+        select(EscalationStepRow)
+        .where(col(EscalationStepRow.id).in_(step_ids))
+        .order_by(col(EscalationStepRow.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {item.id: item for item in items}, {step.id: step for step in steps if step.id}
+
+
+def _first_post_pending(session: Session, item_ids: list[str]) -> set[str]:
+    """Items whose first post is still queued (the set-based form of the check in
+    reviews.enqueue_update)."""
+    if not item_ids:
+        return set()
+    query = select(OutboxMessage.item_id).where(
+        col(OutboxMessage.item_id).in_(item_ids),
+        OutboxMessage.kind == OutboxKind.POST_ITEM,
+        OutboxMessage.status == OutboxStatus.PENDING,
+    )
+    return {item_id for item_id in session.exec(query) if item_id is not None}
+
+
+def _queue_update(item: ReviewItem, now: datetime, waiting_for_post: set[str], rows: _Rows) -> None:
+    """Re-render the item's messages; a post still queued may already be on its way with
+    the old state, so an update is queued behind it too (as reviews.enqueue_update)."""
+    if item.message_ts is not None or item.id in waiting_for_post:
+        rows.outbox.append(_outbox_row(item.id, OutboxKind.UPDATE_ITEM, now))
+
+
+def _exhaust(
+    session: Session,
+    item: ReviewItem,
+    firing: Firing,
+    now: datetime,
+    waiting_for_post: set[str],
+    rows: _Rows,
+) -> FireResult:
+    assert firing.exhaust_status is not None
+    record_decision(
+        session,
+        item,
+        status=firing.exhaust_status,
+        by="hitl",
+        source="system",
+        now=now,
+        reason="no_decision" if firing.exhaust_status == Status.REJECTED else None,
+        note="Nobody decided before the escalation chain ran out.",
+    )
+    _queue_update(item, now, waiting_for_post, rows)
+    return FireResult(FireOutcome.EXHAUSTED, item.id, item.escalation_level)
 
 
 def _escalate(
-    session: Session, item: ReviewItem, step: EscalationStepRow, firing: Firing, now: datetime
+    item: ReviewItem,
+    step: EscalationStepRow,
+    firing: Firing,
+    now: datetime,
+    waiting_for_post: set[str],
+    rows: _Rows,
 ) -> int:
     level = item.escalation_level + 1
     item.escalation_level = level
@@ -131,36 +277,31 @@ def _escalate(
     ]
     item.deadline = firing.next_step.due_at if firing.next_step else None
     if firing.next_step is not None:
-        deadlines.schedule(session, item.id, firing.next_step)
-    session.add(item)
+        rows.steps.append(deadlines.row(item.id, firing.next_step))
     # The original message learns of the escalation first; the escalation messages are
-    # posted after it, already showing the current state, so they need no update.
-    enqueue_update(session, item, now)
+    # posted after it (their outbox rows come later), already showing the current state.
+    _queue_update(item, now, waiting_for_post, rows)
     for target in [firing.channel] if firing.channel else firing.to:
-        message = ItemMessage(item_id=item.id, level=level, target=target, at=now)
-        session.add(message)
-        session.flush()
-        outbox.enqueue(
-            session,
-            item_id=item.id,
-            kind=OutboxKind.POST_ESCALATION,
-            now=now,
-            payload={"message_id": message.id},
-        )
-    audit.record(
-        session,
-        item_id=item.id,
-        at=now,
-        actor="hitl",
-        source="scheduler",
-        action="escalated",
-        level=level,
-        to=firing.to,
-        channel=firing.channel,
-        step=step.step,
-        repeat=step.repeat,
-        due_at=step.due_at.isoformat(),
-        late_seconds=(now - step.due_at).total_seconds(),
+        rows.messages.append({"item_id": item.id, "level": level, "target": target, "at": now})
+    rows.audit.append(
+        {
+            "item_id": item.id,
+            "at": now,
+            "actor": "hitl",
+            "source": "scheduler",
+            "action": "escalated",
+            "from_status": None,
+            "to_status": None,
+            "detail": {
+                "level": level,
+                "to": firing.to,
+                "channel": firing.channel,
+                "step": step.step,
+                "repeat": step.repeat,
+                "due_at": step.due_at.isoformat(),
+                "late_seconds": (now - step.due_at).total_seconds(),
+            },
+        }
     )
     return level
 

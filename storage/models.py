@@ -5,8 +5,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Enum as SqlEnum
 from sqlmodel import Field, SQLModel
 
+from rules.schema import Route
 from storage.types import JsonColumn, UTCDateTime
 
 
@@ -21,6 +23,17 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset(Status) - {Status.PENDING}
+
+# The one table of words for a status, in Slack texts and the digest.
+STATUS_WORDS: dict[Status, str] = {
+    Status.PENDING: "pending",
+    Status.APPROVED: "approved",
+    Status.EDITED: "approved with edits",
+    Status.REJECTED: "rejected",
+    Status.EXPIRED: "expired",
+    Status.AUTO_APPROVED: "auto-approved",
+    Status.CANCELLED: "cancelled",
+}
 
 
 class CallbackStatus(StrEnum):
@@ -53,12 +66,32 @@ def _json(**kwargs: Any) -> Any:
     return Field(sa_column=Column(JsonColumn, **kwargs))
 
 
+def _enum(enum: type[StrEnum], default: StrEnum | None = None) -> Any:
+    """A status column: VARCHAR(20) holding the enum's value (no database enum type, so no
+    migration), read back as the enum."""
+    column_type = SqlEnum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+    )
+    if default is None:
+        return Field(sa_column=Column(column_type, nullable=False))
+    return Field(default=default, sa_column=Column(column_type, nullable=False))
+
+
 class ReviewItem(SQLModel, table=True):
     __tablename__ = "review_item"
     __table_args__ = (
         UniqueConstraint("agent", "external_id", name="uq_review_item_agent_external_id"),
-        Index("ix_review_item_status_created", "status", "created_at"),
-        Index("ix_review_item_created", "created_at"),  # the digest reads periods
+        # Covers every column the digest's period scans read (migration 0006).
+        Index(
+            "ix_review_item_digest",
+            *("status", "created_at", "route", "workflow", "id", "escalation_level"),
+            *("decided_at", "first_deadline", "confidence"),
+        ),
+        Index("ix_review_item_created", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -77,7 +110,7 @@ class ReviewItem(SQLModel, table=True):
     links: list[dict[str, Any]] = _json(nullable=False)
     callback_url: str | None = Field(default=None, max_length=2000)
     item_metadata: dict[str, Any] = Field(sa_column=Column("metadata", JsonColumn, nullable=False))
-    status: str = Field(default=Status.PENDING, max_length=20)
+    status: Status = _enum(Status, Status.PENDING)
     channel: str = Field(max_length=40)
     message_ts: str | None = Field(default=None, max_length=40)
     escalation_level: int = 0
@@ -90,12 +123,16 @@ class ReviewItem(SQLModel, table=True):
     # When the first escalation step was due: "waited past the first deadline" in the digest.
     first_deadline: datetime | None = _ts(nullable=True)
     decided_at: datetime | None = _ts(nullable=True)
-    callback_status: str = Field(default=CallbackStatus.NONE, max_length=20)
+    callback_status: CallbackStatus = _enum(CallbackStatus, CallbackStatus.NONE)
     callback_error: str | None = Field(default=None, sa_column=Column(Text))
     # Set when Slack refused the item's post for good (e.g. channel_not_found): the item is
     # shown as undeliverable instead of waiting in silence.
     delivery_error: str | None = Field(default=None, max_length=200)
     delivery_failed_at: datetime | None = _ts(nullable=True)
+
+    def frozen_route(self) -> Route:
+        """The route as it was when the item arrived (the one way to read `route_snapshot`)."""
+        return Route.model_validate(self.route_snapshot)
 
 
 class Decision(SQLModel, table=True):
@@ -105,7 +142,7 @@ class Decision(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: str = Field(foreign_key="review_item.id", unique=True, max_length=40)
-    status: str = Field(max_length=20)
+    status: Status = _enum(Status)
     by: str = Field(max_length=100)
     source: str = Field(max_length=20)  # slack | api | system
     reason: str | None = Field(default=None, max_length=200)
@@ -139,7 +176,7 @@ class EscalationStepRow(SQLModel, table=True):
     repeat: int = 0
     exhaust: bool = False
     due_at: datetime = _ts(nullable=False)
-    status: str = Field(default=StepStatus.PENDING, max_length=20)
+    status: StepStatus = _enum(StepStatus, StepStatus.PENDING)
     lease_until: datetime | None = _ts(nullable=True)
     # The process holding the lease: once it stops heartbeating the lease is free early.
     worker_id: str | None = Field(default=None, max_length=40)
@@ -241,9 +278,9 @@ class OutboxMessage(SQLModel, table=True):
     item_id: str | None = Field(
         default=None, foreign_key="review_item.id", index=True, max_length=40
     )
-    kind: str = Field(max_length=20)
+    kind: OutboxKind = _enum(OutboxKind)
     payload: dict[str, Any] = _json(nullable=False)
-    status: str = Field(default=OutboxStatus.PENDING, max_length=20)
+    status: OutboxStatus = _enum(OutboxStatus, OutboxStatus.PENDING)
     attempts: int = 0
     created_at: datetime = _ts(nullable=False)
     due_at: datetime = _ts(nullable=False)
@@ -267,6 +304,7 @@ class Worker(SQLModel, table=True):
 
 __all__ = [
     "FINAL_STATUSES",
+    "STATUS_WORDS",
     "Approval",
     "AuditEvent",
     "CallbackStatus",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlmodel import Session, col, select
 from ulid import ULID
 
@@ -69,8 +69,13 @@ def claim_due(
     dead_before: datetime | None = None,
     paused: Paused = Paused(),
     per_channel: int | None = None,
+    groups: Sequence[tuple[Sequence[OutboxKind], int]] | None = None,
 ) -> list[OutboxMessage]:
     """Take up to `limit` due rows of `kinds` for this worker until `now + lease`.
+
+    With `groups` (kinds and a limit each: one per slot pool) one claim serves every
+    group: at most its limit of rows of each group's kinds; `limit` and `kinds` are then
+    the sums of the groups.
 
     Rows waiting on a rate limit in `paused` are left alone, so they take no slot; with
     `per_channel` at most that many rows of one channel are taken, oldest first, so one
@@ -87,6 +92,12 @@ def claim_due(
         )
         .group_by(col(OutboxMessage.item_id))
     )
+    if groups is not None:
+        groups = [(group_kinds, size) for group_kinds, size in groups if size > 0]
+        kinds = [kind for group_kinds, _size in groups for kind in group_kinds]
+        limit = sum(size for _kinds, size in groups)
+    if limit <= 0:
+        return []
     channel = ReviewItem.channel
     conditions = [
         OutboxMessage.status == OutboxStatus.PENDING,
@@ -137,17 +148,64 @@ def claim_due(
         .over(partition_by=func.coalesce(channel, ""), order_by=col(OutboxMessage.id))
         .label("turn")
     )
+    group_of = (
+        case(
+            *(
+                (col(OutboxMessage.kind).in_(list(group_kinds)), index)
+                for index, (group_kinds, _size) in enumerate(groups)
+            ),
+            else_=-1,
+        )
+        if groups is not None and len(groups) > 1
+        else None
+    )
     candidates = (
-        select(col(OutboxMessage.id).label("id"), turn)
+        select(
+            col(OutboxMessage.id).label("id"),
+            turn,
+            *([group_of.label("grp")] if group_of is not None else []),
+        )
         .select_from(OutboxMessage)
         .outerjoin(ReviewItem, col(ReviewItem.id) == col(OutboxMessage.item_id))
         .where(*conditions)
         .subquery()
     )
-    chosen = select(candidates.c.id)
-    if per_channel is not None:
-        chosen = chosen.where(candidates.c.turn <= per_channel)
-    chosen = chosen.order_by(candidates.c.turn, candidates.c.id).limit(limit)
+    if group_of is not None and groups is not None:
+        # Each group's rows in the same order as below, numbered: a group takes its first
+        # `size` rows and no more.
+        ranked = (
+            select(
+                candidates.c.id,
+                candidates.c.turn,
+                candidates.c.grp,
+                func.row_number()
+                .over(
+                    partition_by=candidates.c.grp,
+                    order_by=(candidates.c.turn, candidates.c.id),
+                )
+                .label("rank"),
+            )
+            .where(*([candidates.c.turn <= per_channel] if per_channel is not None else []))
+            .subquery()
+        )
+        chosen = (
+            select(ranked.c.id)
+            .where(
+                or_(
+                    *(
+                        and_(ranked.c.grp == index, ranked.c.rank <= size)
+                        for index, (_kinds, size) in enumerate(groups)
+                    )
+                )
+            )
+            .order_by(ranked.c.turn, ranked.c.id)
+            .limit(limit)
+        )
+    else:
+        chosen = select(candidates.c.id)
+        if per_channel is not None:
+            chosen = chosen.where(candidates.c.turn <= per_channel)
+        chosen = chosen.order_by(candidates.c.turn, candidates.c.id).limit(limit)
     query = (
         select(OutboxMessage)
         .where(col(OutboxMessage.id).in_(chosen.scalar_subquery()), *row_conditions)
@@ -202,6 +260,17 @@ def oldest_pending_created_at(db: Database) -> datetime | None:
 
 def complete(db: Database, row_id: int, *, now: datetime) -> None:
     _finish(db, row_id, status=OutboxStatus.DONE, now=now, error=None)
+
+
+def complete_in(session: Session, row_id: int, *, now: datetime) -> None:
+    """`complete` inside the caller's transaction (with the change the delivery made)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == row_id)
+        .values(
+            status=OutboxStatus.DONE, done_at=now, lease_until=None, worker_id=None, last_error=None
+        )
+    )
 
 
 def give_up(db: Database, row_id: int, *, now: datetime, error: str) -> None:

@@ -144,6 +144,7 @@ class Outcome(StrEnum):
     ALREADY_DECIDED = "already_decided"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    INVALID_REASON = "invalid_reason"  # a rejection reason the item's route does not list
 
 
 @dataclass(frozen=True)
@@ -360,21 +361,34 @@ def find_by_external_id(db: Database, agent: str, external_id: str) -> ReviewIte
 
 def mark_posted(db: Database, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
     with db.write() as session:
-        session.execute(
-            update(ReviewItem)
-            .where(col(ReviewItem.id) == item_id)
-            .values(channel=channel, message_ts=ts)
-        )
-        audit.record(
-            session,
-            item_id=item_id,
-            at=now,
-            actor="hitl",
-            source="worker",
-            action="posted",
-            channel=channel,
-            ts=ts,
-        )
+        _mark_posted(session, item_id, channel=channel, ts=ts, now=now)
+
+
+def mark_posted_and_complete(
+    db: Database, item_id: str, row_id: int, *, channel: str, ts: str, now: datetime
+) -> None:
+    """The item is posted and its outbox row done, in one transaction."""
+    with db.write() as session:
+        _mark_posted(session, item_id, channel=channel, ts=ts, now=now)
+        outbox.complete_in(session, row_id, now=now)
+
+
+def _mark_posted(session: Session, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
+    session.execute(
+        update(ReviewItem)
+        .where(col(ReviewItem.id) == item_id)
+        .values(channel=channel, message_ts=ts)
+    )
+    audit.record(
+        session,
+        item_id=item_id,
+        at=now,
+        actor="hitl",
+        source="worker",
+        action="posted",
+        channel=channel,
+        ts=ts,
+    )
 
 
 def set_callback_status(
@@ -440,3 +454,28 @@ def spot_checks_of(db: Database, item_id: str) -> list[SpotCheck]:
     with db.read() as session:
         query = select(SpotCheck).where(SpotCheck.item_id == item_id).order_by(col(SpotCheck.id))
         return list(session.exec(query))
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What an item's Slack messages show, read together."""
+
+    item: ReviewItem
+    decision: Decision | None
+    approvers: list[str]
+    spot_checks: list[SpotCheck]
+
+
+def rendering_of(db: Database, item_id: str) -> Rendering | None:
+    """The item with its decision, approvers and spot checks, in one read."""
+    with db.read() as session:
+        item = session.get(ReviewItem, item_id)
+        if item is None:
+            return None
+        checks = select(SpotCheck).where(SpotCheck.item_id == item_id).order_by(col(SpotCheck.id))
+        return Rendering(
+            item=item,
+            decision=_decision_of(session, item_id),
+            approvers=_approvers(session, item),
+            spot_checks=list(session.exec(checks)),
+        )

@@ -120,5 +120,5 @@ def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["hitl", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
+        ["hitl", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
     )

@@ -134,7 +134,7 @@ class BotHarness:
             if _item_of(call.args) == item_id
         ]
 
-    def wait_posted(self, item_id: str, timeout: float = 10) -> tuple[str, str]:
+    def wait_posted(self, item_id: str, timeout: float = 30) -> tuple[str, str]:
         self.standin.wait_for(lambda s: bool(self.posts_of(item_id)), timeout=timeout)
         post = self.posts_of(item_id)[0]
         ts = self._ts_of(post.args["channel"], item_id)

@@ -49,7 +49,7 @@ def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
             [HITL, "serve"], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{env['HITL_PORT']}/healthz"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # generous: imports alone take seconds on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(log_path.read_text())

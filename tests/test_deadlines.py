@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.escalation_clock import first_step, plan_firing
+from commands.escalation import first_step, plan_firing
 from rules import load_rules_text
 from storage import deadlines, escalations, outbox, reviews
 from storage.db import Database

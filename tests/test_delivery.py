@@ -7,8 +7,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from handlers import blocks
+from storage import outbox
 from tests.callback_receiver import CallbackReceiver
-from tests.harness import WEBHOOK_SECRET, BotHarness
+from tests.harness import SIGNING_SECRET, WEBHOOK_SECRET, BotHarness
 from tests.slack_payloads import post_interaction
 
 
@@ -23,7 +24,7 @@ def test_slack_rate_limit_then_recovery_posts_each_item_once(bot: BotHarness) ->
     bot.standin.fail_next(3, status=429, retry_after=1, methods={"chat.postMessage"})
     items = [bot.submit(external_id=f"rl-{n}")["id"] for n in range(5)]
     for item_id in items:
-        bot.wait_posted(item_id, timeout=15)
+        bot.wait_posted(item_id, timeout=30)
     time.sleep(0.5)
     assert [len(bot.posts_of(item_id)) for item_id in items] == [1] * 5
     limited = bot.standin.calls_to("chat.postMessage", ok=False)
@@ -37,7 +38,7 @@ def test_slack_down_then_up_posts_each_item_once(bot: BotHarness) -> None:
     bot.standin.fail_next(6, status=500, methods={"chat.postMessage"})
     items = [bot.submit(external_id=f"down-{n}")["id"] for n in range(3)]
     for item_id in items:
-        bot.wait_posted(item_id, timeout=20)
+        bot.wait_posted(item_id, timeout=30)
     time.sleep(0.5)
     assert [len(bot.posts_of(item_id)) for item_id in items] == [1] * 3
     assert len(bot.standin.calls_to("chat.postMessage", ok=False)) == 6
@@ -48,7 +49,7 @@ def test_an_update_during_an_outage_lands_after_it(bot: BotHarness) -> None:
     bot.wait_posted(item["id"])
     bot.standin.fail_next(2, status=503, methods={"chat.update"})
     bot.click(item["id"], blocks.APPROVE, "U0ALICE")
-    bot.standin.wait_for(lambda s: bool(s.calls_to("chat.update")), timeout=15)
+    bot.standin.wait_for(lambda s: bool(s.calls_to("chat.update")), timeout=30)
     message = bot.message(item["id"])
     assert not [b for b in message["blocks"] if b["type"] == "actions"]
 
@@ -56,16 +57,15 @@ def test_an_update_during_an_outage_lands_after_it(bot: BotHarness) -> None:
 def test_a_permanent_slack_error_is_marked_failed_not_retried_forever(bot: BotHarness) -> None:
     bot.standin.error_next(1, "channel_not_found", methods={"chat.postMessage"})
     item = bot.submit()
-    from storage import outbox
 
     def failed() -> bool:
         return any(
             row.status == "failed" for row in outbox.rows_for_item(bot.runtime.db, item["id"])
         )
 
-    bot.standin.wait_for(lambda s: failed(), timeout=10)
+    bot.standin.wait_for(lambda s: failed(), timeout=30)
     row = outbox.rows_for_item(bot.runtime.db, item["id"])[0]
-    assert "channel_not_found" in row.last_error
+    assert "channel_not_found" in (row.last_error or "")
     assert len(bot.standin.calls_to("chat.postMessage", ok=None)) == 1
 
 
@@ -74,7 +74,7 @@ def test_callback_is_signed_and_carries_the_decision(
 ) -> None:
     item = bot.submit(callback_url=receiver.url)
     bot.click(item["id"], blocks.APPROVE, "U0BOB")
-    bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=10)
+    bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=30)
     delivery = receiver.successful()[0]
     payload = Webhook(WEBHOOK_SECRET).verify(delivery.body, delivery.headers)
     assert payload["id"] == item["id"] and payload["status"] == "approved"
@@ -89,7 +89,7 @@ def test_callback_receiver_down_then_up_gets_it_once_with_one_webhook_id(
     receiver.fail_next = 3
     item = bot.submit(callback_url=receiver.url)
     bot.click(item["id"], blocks.APPROVE, "U0ALICE")
-    bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=20)
+    bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=30)
     time.sleep(1.0)
     assert len(receiver.successful()) == 1
     assert len(receiver.deliveries) == 4
@@ -113,12 +113,18 @@ def test_callback_that_never_lands_is_given_up_visibly(
         item = harness.submit(callback_url=receiver.url)
         harness.click(item["id"], blocks.APPROVE, "U0ALICE")
         standin.wait_for(
-            lambda s: harness.item(item["id"])["callback_status"] == "failed", timeout=15
+            lambda s: harness.item(item["id"])["callback_status"] == "failed", timeout=30
         )
         attempts = len(receiver.deliveries)
         time.sleep(1.5)
         assert len(receiver.deliveries) == attempts  # no more tries after giving up
-        assert attempts >= 2
+        # Tried, then given up with a reason; how many tries fit in 2 s depends on the
+        # machine's load (retrying until delivered: the down-then-up test above).
+        assert attempts >= 1
+        [row] = [
+            r for r in outbox.rows_for_item(harness.runtime.db, item["id"]) if r.kind == "callback"
+        ]
+        assert row.status == "failed" and "gave up" in (row.last_error or "")
         body = harness.api("GET", "/metrics", token=None).text
         assert 'hitl_outbox_failed{kind="callback"} 1.0' in body
     finally:
@@ -130,9 +136,7 @@ def test_forged_and_stale_signatures_are_refused(bot: BotHarness) -> None:
     payload = bot.click_payload(item["id"], blocks.APPROVE, "U0ALICE")
     url = f"{bot.url}/slack/events"
     forged = post_interaction(url, payload, "not-the-signing-secret")
-    stale = post_interaction(
-        url, payload, bot.settings.slack_signing_secret, timestamp=int(time.time()) - 600
-    )
+    stale = post_interaction(url, payload, SIGNING_SECRET, timestamp=int(time.time()) - 600)
     assert (forged.status_code, stale.status_code) == (401, 401)
     time.sleep(0.3)
     assert bot.item(item["id"])["status"] == "pending"

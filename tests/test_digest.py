@@ -4,6 +4,9 @@ without them reports none of them."""
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from digest import markdown, periods
 from digest.build import build_digest
@@ -141,3 +144,82 @@ def test_spot_checks_that_contradict_auto_approval_suggest_a_higher_threshold(
     too_low = [s for s in digest.suggestions if s.kind == "auto_approve_too_low"]
     assert [s.route for s in too_low] == ["invoices"]
     assert too_low[0].evidence["wrong"] >= 5 and too_low[0].evidence["wrong_lower_bound"] > 0.05
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    """percentile_cont: linear interpolation between the ranks around share * (n - 1)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = share * (len(ordered) - 1)
+    lower = int(position)
+    if lower + 1 >= len(ordered):
+        return ordered[lower]
+    return ordered[lower] + (ordered[lower + 1] - ordered[lower]) * (position - lower)
+
+
+def test_figures_match_the_items_counted_one_by_one(db: Database) -> None:
+    """Every route's and workflow's counts and median/p90 wait, in both periods, as a
+    person would work them out from the items themselves."""
+    from sqlmodel import select
+
+    from storage.models import ReviewItem, Status
+
+    digest = _digest(db)
+    with db.read() as session:
+        items = session.exec(select(ReviewItem)).all()
+    previous = digest.previous_period
+    for grouping, groups in (("route", digest.routes), ("workflow", digest.workflows)):
+        for group in groups:
+            for figures, period in ((group.current, WEEK), (group.previous, previous)):
+                mine = [
+                    item
+                    for item in items
+                    if getattr(item, grouping) == group.name
+                    and period.since <= item.created_at < period.until
+                ]
+                assert figures.volume == len(mine)
+                outcomes = figures.outcomes.model_dump()
+                assert outcomes == {s.value: sum(i.status == s for i in mine) for s in Status}
+                assert figures.escalated_items == sum(i.escalation_level > 0 for i in mine)
+                waits = [
+                    (i.decided_at - i.created_at).total_seconds() / 60
+                    for i in mine
+                    if i.status in (Status.APPROVED, Status.EDITED, Status.REJECTED)
+                ]
+                for found, share in (
+                    (figures.decision_minutes_median, 0.5),
+                    (figures.decision_minutes_p90, 0.9),
+                ):
+                    expected = _percentile(waits, share)
+                    assert (found is None) == (expected is None)
+                    if expected is not None:
+                        assert found == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+def test_on_sqlite_the_period_scans_never_read_the_items_table_whole(tmp_path: Path) -> None:
+    """Every period scan goes through an index (ix_review_item_digest for the aggregates,
+    which covers them): a digest over millions of items must not read every item."""
+    from sqlalchemy import event
+
+    db = Database(f"sqlite:///{tmp_path / 'plans.db'}")
+    try:
+        from storage.migrate import migrate
+
+        migrate(db)
+        generate_history(db, week_start=WEEK.since, weeks=2, planted=())
+        plans: list[str] = []
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def explain(conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if "review_item" in statement and not statement.startswith("EXPLAIN"):
+                rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plans.append(" | ".join(str(row[-1]) for row in rows))
+
+        build_digest(db, RULES, WEEK, now=WEEK.until)
+    finally:
+        db.dispose()
+    assert plans
+    assert not [plan for plan in plans if "SCAN review_item" in plan], plans
+    covered = [plan for plan in plans if "COVERING INDEX ix_review_item_digest" in plan]
+    assert len(covered) >= 5, plans

@@ -3,7 +3,10 @@
 import random
 import string
 
-from digest.edits import EditMiner, Fragment, edit_fragments
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.edits import EditMiner, Fragment, _edit_fragments, edit_fragments
 
 # --- one diff ---
 
@@ -194,3 +197,59 @@ def test_miner_memory_is_bounded() -> None:
     assert len(miner._generalized) <= 100
     assert len(miner._generalized) == 100  # the generalized counter saw noise too
     assert miner.recurring() == []
+
+
+# --- diffing only around the change gives the same fragments as diffing the whole texts ---
+
+_PIECES = (
+    "net",
+    "Net",
+    "30",
+    "14",
+    "6,300.50",
+    "2024-01-05",
+    "don't",
+    "As",
+    "an",
+    "AI",
+    "model",
+    "invoice",
+    ",",
+    ".",
+    ";",
+    "-",
+    "'",
+    "7",
+)
+_SPACES = (" ", " ", " ", "  ", "\n", "")
+
+
+@st.composite
+def _edited_text(draw: st.DrawFn) -> tuple[str, str]:
+    """A long text and an edit of it: pieces and spacing drawn so that tokens merge and
+    split across edits ("30" next to ",5"), with the change anywhere, often near an end."""
+    pieces = draw(st.lists(st.sampled_from(_PIECES), min_size=0, max_size=60))
+    spaces = draw(st.lists(st.sampled_from(_SPACES), min_size=len(pieces), max_size=len(pieces)))
+    output = "".join(piece + space for piece, space in zip(pieces, spaces, strict=True))
+    start = draw(st.integers(0, len(output)))
+    end = draw(st.integers(start, min(len(output), start + 12)))
+    inserted = draw(st.text(alphabet="abN3,.' -\n", max_size=10))
+    return output, output[:start] + inserted + output[end:]
+
+
+@given(_edited_text())
+@settings(max_examples=400, deadline=None)
+def test_diffing_around_the_change_matches_diffing_the_whole_texts(
+    texts: tuple[str, str],
+) -> None:
+    output, final = texts
+    whole = _edit_fragments(output, final, narrow=False)
+    assert edit_fragments(output, final) == whole
+    assert edit_fragments(final, output) == _edit_fragments(final, output, narrow=False)
+
+
+def test_a_change_deep_in_a_long_text_keeps_its_context_words() -> None:
+    shared = "Checked against the records from May and 51 similar cases. " * 20
+    output = shared + "Payment terms: net 30 days. " + shared
+    final = shared + "Payment terms: net 14 days. " + shared
+    assert edit_fragments(output, final) == [Fragment("replaced", "net 30 → net 14", "30", "14")]

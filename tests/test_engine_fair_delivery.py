@@ -32,7 +32,7 @@ def test_a_rate_limited_channel_with_a_backlog_does_not_hold_back_another(
     # Slack answers every post to C0APREVIEW with 429 Retry-After: 1 (a channel over its limit).
     bot.standin.rate_limit_channel("C0APREVIEW", retry_after=1)
     backlog = [bot.submit(external_id=f"busy-{n}")["id"] for n in range(60)]
-    bot.standin.wait_for(lambda s: bool(s.calls_to("chat.postMessage", ok=False)), timeout=15)
+    bot.standin.wait_for(lambda s: bool(s.calls_to("chat.postMessage", ok=False)), timeout=30)
     other = bot.submit(workflow="open-reports", external_id="other")
     bot.wait_posted(other["id"], timeout=30)
     # The other channel got through while the busy one's backlog is still waiting.
@@ -48,7 +48,7 @@ def test_a_long_retry_after_on_one_channels_update_does_not_stop_posts_elsewhere
     bot.wait_posted(first["id"])
     bot.standin.rate_limit_channel("C0APREVIEW", retry_after=300, methods={"chat.update"})
     bot.click(first["id"], blocks.APPROVE, "U0ALICE")
-    bot.standin.wait_for(lambda s: bool(s.calls_to("chat.update", ok=False)), timeout=15)
+    bot.standin.wait_for(lambda s: bool(s.calls_to("chat.update", ok=False)), timeout=30)
     elsewhere = bot.submit(workflow="open-reports", external_id="elsewhere")
     same_channel = bot.submit(external_id="same-channel")
     bot.wait_posted(elsewhere["id"], timeout=30)

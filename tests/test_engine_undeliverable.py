@@ -52,7 +52,7 @@ def test_channel_not_found_shows_in_the_api_the_callback_and_the_alerts_channel(
     bot.standin.error_next(1, "channel_not_found", methods={"chat.postMessage"})
     item = bot.submit(callback_url=receiver.url)
     assert item["delivery"] == {"status": "pending", "error": None, "at": None}
-    bot.standin.wait_for(lambda s: bool(alerts_about(bot, item["id"])), timeout=20)
+    bot.standin.wait_for(lambda s: bool(alerts_about(bot, item["id"])), timeout=30)
     [(channel, alert)] = alerts_about(bot, item["id"])
     assert channel == "C0ALERTS"
     assert "channel_not_found" in alert["text"] and item["id"] in alert["text"]
@@ -60,7 +60,7 @@ def test_channel_not_found_shows_in_the_api_the_callback_and_the_alerts_channel(
     assert shown["status"] == "pending"
     assert shown["delivery"]["status"] == "failed"
     assert shown["delivery"]["error"] == "channel_not_found" and shown["delivery"]["at"]
-    bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=20)
+    bot.standin.wait_for(lambda s: bool(receiver.successful()), timeout=30)
     told = receiver.successful()[0].json
     assert told["id"] == item["id"] and told["status"] == "pending"
     assert told["delivery"]["status"] == "failed"
@@ -70,7 +70,7 @@ def test_channel_not_found_shows_in_the_api_the_callback_and_the_alerts_channel(
 def test_the_routes_escalation_people_are_told_by_direct_message(bot: BotHarness) -> None:
     bot.standin.error_next(1, "is_archived", methods={"chat.postMessage"})
     item = bot.submit(workflow="chained")
-    bot.standin.wait_for(lambda s: bool(alerts_about(bot, item["id"])), timeout=20)
+    bot.standin.wait_for(lambda s: bool(alerts_about(bot, item["id"])), timeout=30)
     [(channel, alert)] = alerts_about(bot, item["id"])
     assert channel == "D0MANAGER"  # the DM with the first escalation step's person
     assert "is_archived" in alert["text"]

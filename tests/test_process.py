@@ -44,7 +44,7 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
                 if call.args.get("metadata", {}).get("event_payload", {}).get("item_id") == item_id
             )
 
-        standin.wait_for(lambda s: all(posted(i) == 1 for i in ids), timeout=15)
+        standin.wait_for(lambda s: all(posted(i) == 1 for i in ids), timeout=30)
         time.sleep(1.0)
         assert [posted(i) for i in ids] == [1, 1, 1]
     finally:
@@ -100,7 +100,7 @@ def test_bad_settings_stop_serve_with_one_clear_line(
         else:
             env[key] = value
     result = subprocess.run(
-        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert expected in result.stderr
@@ -115,7 +115,7 @@ def test_an_invalid_rules_file_stops_serve_with_its_errors(
     rules.write_text("routes:\n  - name: x\n    match: {workflow: a}\n    owner: {channel: nope}\n")
     env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules, free_port())
     result = subprocess.run(
-        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert "rules.yml:4" in result.stderr and "owner.channel" in result.stderr
@@ -131,14 +131,14 @@ def test_rules_check_reports_every_error_and_exits_1(tmp_path: Path) -> None:
         "    escalation:\n      - after: 30 minutes\n        to: [U0MANAGER]\n"
     )
     result = subprocess.run(
-        [HITL, "rules", "check", str(rules)], capture_output=True, text=True, timeout=30
+        [HITL, "rules", "check", str(rules)], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 1
     assert "rules.yml:5" in result.stderr and "auto_approve_at" in result.stderr
     assert "rules.yml:7" in result.stderr and "after" in result.stderr
     ok = Path(__file__).resolve().parent.parent / "rules.example.yml"
     good = subprocess.run(
-        [HITL, "rules", "check", str(ok)], capture_output=True, text=True, timeout=30
+        [HITL, "rules", "check", str(ok)], capture_output=True, text=True, timeout=120
     )
     assert good.returncode == 0, good.stderr
 
@@ -155,7 +155,7 @@ def test_socket_mode_click_reaches_the_same_handlers(
     )
     harness = BotHarness(settings, standin).start()
     try:
-        standin.wait_for(lambda s: s.socket_connected, timeout=10)
+        standin.wait_for(lambda s: s.socket_connected, timeout=30)
         item = harness.submit()
         payload = harness.click_payload(item["id"], blocks.APPROVE, "U0ALICE")
         envelope = standin.send_socket_envelope("interactive", payload)
@@ -190,7 +190,7 @@ def test_a_port_in_use_stops_serve_with_one_clear_line(
         port = taken.getsockname()[1]
         env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, port)
         result = subprocess.run(
-            [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+            [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
         )
     assert result.returncode == 2
     line = result.stderr.strip()
@@ -228,7 +228,7 @@ def test_the_readme_dot_env_copied_as_it_is_names_the_first_placeholder(
     for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):
         env.pop(key)
     result = subprocess.run(
-        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=30
+        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "UnicodeEncodeError" not in result.stderr
@@ -250,7 +250,7 @@ def test_json_logs_are_one_object_a_line_with_the_item_id(
         )
         assert response.status_code == 201, response.text
         item_id = response.json()["id"]
-        standin.wait_for(lambda s: bool(s.calls_to("chat.postMessage")), timeout=15)
+        standin.wait_for(lambda s: bool(s.calls_to("chat.postMessage")), timeout=30)
         # Garbage on the HTTP port: the HTTP server's own warning is JSON too.
         with socket.create_connection(("127.0.0.1", int(env["HITL_PORT"])), timeout=5) as raw:
             raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")

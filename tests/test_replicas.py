@@ -1,13 +1,17 @@
-"""Escalations across restarts and replicas: each step fires exactly once."""
+"""Escalations across restarts and replicas: each step fires exactly once.
+
+Steps are an hour away and the test brings them forward in the database, so nothing fires
+early on a slow machine and no test waits out a real delay."""
 
 import signal
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import update
+from sqlmodel import col
 
 from storage.db import Database
 from storage.models import EscalationStepRow, StepStatus
@@ -21,10 +25,9 @@ routes:
     match: {workflow: chain}
     owner: {channel: C0OWNER, users: [U0ALICE]}
     escalation:
-      - {after: 2s, to: [U0MANAGER], channel: C0ESC}
+      - {after: 1h, to: [U0MANAGER], channel: C0ESC}
       - {after: 1h, to: [U0DIRECTOR], channel: C0ESC}
 """
-SLOW_RULES = RULES.replace("after: 2s", "after: 1h")
 
 
 def _escalations_per_item(standin: SlackStandIn) -> dict[str, int]:
@@ -41,7 +44,7 @@ def test_steps_due_while_the_process_was_dead_fire_once_on_restart(
     database_url: str, standin: SlackStandIn, tmp_path: Path
 ) -> None:
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    rules.write_text(RULES)  # an hour away: nothing can fire before the kill
     env = serve_env(database_url, standin, rules, free_port())
     process = start_serve(env, tmp_path)
     api = f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews"
@@ -54,26 +57,27 @@ def test_steps_due_while_the_process_was_dead_fire_once_on_restart(
     ]
     process.send_signal(signal.SIGKILL)
     process.wait(10)
-    time.sleep(3)  # the first step of every item falls due while nothing runs
+    _make_every_step_due(database_url)  # the hour passes while nothing runs
     assert _escalations_per_item(standin) == {}
     restarted = start_serve(env, tmp_path)
     try:
-        standin.wait_for(lambda s: len(_escalations_per_item(s)) == 5, timeout=10)
+        standin.wait_for(lambda s: len(_escalations_per_item(s)) == 5, timeout=30)
         time.sleep(1.5)
         assert _escalations_per_item(standin) == dict.fromkeys(ids, 1)
     finally:
         stop_serve(restarted)
 
 
-@pytest.mark.timeout(400)
-def test_two_replicas_fire_each_of_2000_simultaneous_steps_exactly_once(
+def test_two_replicas_fire_each_of_50_simultaneous_steps_exactly_once(
     pg_server: str, standin: SlackStandIn, tmp_path: Path
 ) -> None:
+    """Both replicas sweep the same due steps at once; each step posts once. (The 2,000-step
+    run with its figures is `python -m benchmarks.replicas`.)"""
     from tests.conftest import create_pg_database, drop_pg_database
 
     url = create_pg_database(pg_server)
     rules = tmp_path / "rules.yml"
-    rules.write_text(SLOW_RULES)
+    rules.write_text(RULES)
     replicas = []
     try:
         for _ in range(2):
@@ -81,41 +85,27 @@ def test_two_replicas_fire_each_of_2000_simultaneous_steps_exactly_once(
             replicas.append((env, start_serve(env, tmp_path)))
         ids: list[str] = []
         lock = threading.Lock()
-        started = time.monotonic()
 
         def submit(replica: int, start: int) -> None:
             api = f"http://127.0.0.1:{replicas[replica][0]['HITL_PORT']}/v1/reviews"
             with httpx.Client(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as client:
-                for n in range(start, start + 250):
+                for n in range(start, start + 25):
                     body = invoice(workflow="chain", external_id=f"r{n}")
                     item_id = client.post(api, json=body).json()["id"]
                     with lock:
                         ids.append(item_id)
 
-        threads = [threading.Thread(target=submit, args=(n % 2, n * 250)) for n in range(8)]
+        threads = [threading.Thread(target=submit, args=(n, n * 25)) for n in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        assert len(set(ids)) == 2000
-        submitted = time.monotonic()
-        print(f"submitted 2000 in {submitted - started:.1f}s")
-        # Every first step falls due at the same instant.
-        db = Database(url)
-        with db.write() as session:
-            session.execute(
-                update(EscalationStepRow)
-                .where(EscalationStepRow.status == StepStatus.PENDING)
-                .values(due_at=_now())
-            )
-        db.dispose()
-        deadline = time.monotonic() + 180
-        while len(_escalations_per_item(standin)) < 2000 and time.monotonic() < deadline:
-            time.sleep(1)  # a slow poll: the replicas need the CPU more than this loop
-        time.sleep(2)
+        assert len(set(ids)) == 50
+        _make_every_step_due(url)  # at the same instant, on both replicas' next sweep
+        standin.wait_for(lambda s: len(_escalations_per_item(s)) == 50, timeout=60)
+        time.sleep(1.5)  # two more sweeps of each replica: a doubled step would show up now
         counts = _escalations_per_item(standin)
-        print(f"fired {len(counts)} in {time.monotonic() - submitted:.1f}s")
-        assert sorted(set(counts.values())) == [1] and set(counts) == set(ids)
+        assert counts == dict.fromkeys(ids, 1)
     finally:
         for _env, process in replicas:
             process.terminate()  # both shut down at once
@@ -128,7 +118,15 @@ def test_two_replicas_fire_each_of_2000_simultaneous_steps_exactly_once(
         drop_pg_database(pg_server, url)
 
 
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
+def _make_every_step_due(database_url: str) -> None:
+    """Brings every waiting step forward to now, as if its hour had passed."""
+    db = Database(database_url)
+    try:
+        with db.write() as session:
+            session.execute(
+                update(EscalationStepRow)
+                .where(col(EscalationStepRow.status) == StepStatus.PENDING)
+                .values(due_at=datetime.now(UTC))
+            )
+    finally:
+        db.dispose()

@@ -58,7 +58,18 @@ def test_the_tests_run_in_a_clone_with_nothing_beside_it(tmp_path: Path) -> None
     assert sorted(p.name for p in clone.parent.iterdir()) == ["hitl"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     collect = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        # `-n 0`: one process is enough to collect, and spares the workers' start-up.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-n",
+            "0",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=clone,
         env=env,
         capture_output=True,
@@ -71,7 +82,7 @@ def test_the_tests_run_in_a_clone_with_nothing_beside_it(tmp_path: Path) -> None
     # The tests that read files of the repository (schemas, docs) pass there too.
     in_clone = ["tests/test_manifest.py", "tests/test_docs.py"]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *in_clone],
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", *in_clone],
         cwd=clone,
         env=env,
         capture_output=True,
@@ -154,7 +165,7 @@ def test_readme_walkthrough_from_hitl_init_to_a_verified_approval(
     receiver = CallbackReceiver().start()
     process = start_serve(env, tmp_path)
     try:
-        standin.wait_for(lambda s: s.socket_connected, timeout=15)
+        standin.wait_for(lambda s: s.socket_connected, timeout=30)
         api = httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {token.group(1)}"},
@@ -173,7 +184,7 @@ def test_readme_walkthrough_from_hitl_init_to_a_verified_approval(
                 == item["id"]
             ]
 
-        standin.wait_for(lambda s: bool(posted()), timeout=15)
+        standin.wait_for(lambda s: bool(posted()), timeout=30)
         channel = posted()[0].args["channel"]
         ts = next(
             key[1]
@@ -192,11 +203,11 @@ def test_readme_walkthrough_from_hitl_init_to_a_verified_approval(
             message=standin.messages[(channel, ts)],
         )
         envelope = standin.send_socket_envelope("interactive", click)
-        standin.wait_socket_ack(envelope, timeout=10)
+        standin.wait_socket_ack(envelope, timeout=30)
         decided = api.get(f"/v1/reviews/{item['id']}", params={"wait": 30}).json()
         assert decided["status"] == "approved"
         assert decided["decision"]["by"] == "U0ALICE"
-        standin.wait_for(lambda _: bool(receiver.successful()), timeout=20)
+        standin.wait_for(lambda _: bool(receiver.successful()), timeout=30)
         delivery = receiver.successful()[0]
         verified = Webhook(secret).verify(delivery.body, delivery.headers)
         assert verified["id"] == item["id"] and verified["status"] == "approved"

@@ -258,8 +258,10 @@ class SlackStandIn(WebApi):
             self._response_urls[key] = {"uses": 0, "channel": channel, "ts": message_ts}
         return f"{self.base}/response/{key}"
 
-    def wait_for(self, predicate: Callable[[SlackStandIn], bool], timeout: float = 5.0) -> None:
+    def wait_for(self, predicate: Callable[[SlackStandIn], bool], timeout: float = 30.0) -> None:
         """Poll ``predicate(self)`` until true; on timeout fail with a summary of the calls.
+
+        The default is generous: a busy machine makes things slow, not wrong.
 
         The predicate runs without the lock (it may call the stand-in); a dict that changes
         while it iterates just means "try again"."""
