@@ -359,11 +359,6 @@ def find_by_external_id(db: Database, agent: str, external_id: str) -> ReviewIte
         return session.exec(query).first()
 
 
-def mark_posted(db: Database, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
-    with db.write() as session:
-        _mark_posted(session, item_id, channel=channel, ts=ts, now=now)
-
-
 def mark_posted_and_complete(
     db: Database, item_id: str, row_id: int, *, channel: str, ts: str, now: datetime
 ) -> None:
