@@ -26,17 +26,9 @@ from sqlmodel import col
 from benchmarks.common import SlackStandIn, database, serve
 from storage.db import Database
 from storage.models import EscalationStepRow, StepStatus
+from tests.chains import HOURLY_CHAIN_RULES
 from tests.harness import AGENT_TOKEN, invoice
 
-RULES = """\
-routes:
-  - name: chain
-    match: {workflow: chain}
-    owner: {channel: C0OWNER, users: [U0ALICE]}
-    escalation:
-      - {after: 1h, to: [U0MANAGER], channel: C0ESC}
-      - {after: 1h, to: [U0DIRECTOR], channel: C0ESC}
-"""
 AGENTS = 8
 
 
@@ -80,7 +72,7 @@ def run(backend: str, steps: int, replicas: int, timeout: float) -> None:
         SlackStandIn() as standin,
         ExitStack() as running,
     ):
-        (Path(tmp) / "rules.yml").write_text(RULES)
+        (Path(tmp) / "rules.yml").write_text(HOURLY_CHAIN_RULES)
         bases = [
             running.enter_context(serve(url, standin, Path(tmp), HITL_SWEEP_SECONDS="0.5"))
             for _ in range(replicas)

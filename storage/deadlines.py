@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from storage import workers
@@ -80,19 +80,12 @@ def claim_due(
 ) -> list[EscalationStepRow]:
     """Due steps for this worker; a lease whose holder stopped heartbeating (last beat
     before `dead_before`) is free, so a crashed sweeper's steps fire in seconds."""
-    lease_free = (
-        workers.lease_is_free(
-            col(EscalationStepRow.lease_until),
-            col(EscalationStepRow.worker_id),
-            now=now,
-            dead_before=dead_before,
-            me=worker_id,
-        )
-        if dead_before is not None
-        else or_(
-            col(EscalationStepRow.lease_until).is_(None),
-            col(EscalationStepRow.lease_until) < now,
-        )
+    lease_free = workers.lease_is_free(
+        col(EscalationStepRow.lease_until),
+        col(EscalationStepRow.worker_id),
+        now=now,
+        dead_before=dead_before,
+        me=worker_id,
     )
     query = (
         select(EscalationStepRow)

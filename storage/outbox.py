@@ -108,9 +108,7 @@ def claim_due(
             now=now,
             dead_before=dead_before,
             me=worker_id,
-        )
-        if dead_before is not None
-        else or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
+        ),
     ]
     if kinds is not None:
         conditions.append(col(OutboxMessage.kind).in_(list(kinds)))

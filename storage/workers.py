@@ -35,11 +35,18 @@ def forget_dead(db: Database, *, dead_before: datetime) -> int:
 
 
 def lease_is_free(
-    lease_until: Any, worker_id: Any, *, now: datetime, dead_before: datetime, me: str | None
+    lease_until: Any,
+    worker_id: Any,
+    *,
+    now: datetime,
+    dead_before: datetime | None,
+    me: str | None,
 ) -> Any:
-    """SQL condition: nobody holds the lease, it ran out, or its holder stopped heartbeating.
-    Our own leases never count as dead: our heartbeat may lag right after an outage while
-    we still hold those rows."""
+    """SQL condition: nobody holds the lease, it ran out, or its holder stopped heartbeating
+    (only checked with a `dead_before`). Our own leases never count as dead: our heartbeat
+    may lag right after an outage while we still hold those rows."""
+    if dead_before is None:
+        return or_(lease_until.is_(None), lease_until < now)
     holder_alive = exists().where(
         col(Worker.id) == worker_id, col(Worker.heartbeat_at) >= dead_before
     )

@@ -244,18 +244,7 @@ def test_a_trickling_receiver_costs_at_most_the_callback_timeout(db: Database) -
             egress=EgressPolicy(allow_private=True),
             timeout_seconds=1.0,
         )
-        finished = threading.Event()
-        outcome: list[BaseException] = []
-
-        def attempt() -> None:
-            try:
-                sender.send(row)
-            except (Retry, GiveUp) as error:
-                outcome.append(error)
-            finally:
-                finished.set()
-
-        threading.Thread(target=attempt, daemon=True).start()
+        finished, outcome = _attempt_in_background(sender, row)
         # The receiver would keep the attempt busy for a minute; the limit is 1 s.
         assert finished.wait(30), "the attempt outlived its total time limit"
         [error] = outcome
@@ -318,18 +307,7 @@ def test_closing_the_sender_ends_an_attempt_under_way(db: Database) -> None:
             egress=EgressPolicy(allow_private=True),
             timeout_seconds=120,
         )
-        outcome: list[BaseException] = []
-        finished = threading.Event()
-
-        def attempt() -> None:
-            try:
-                sender.send(row)
-            except (Retry, GiveUp) as error:
-                outcome.append(error)
-            finally:
-                finished.set()
-
-        threading.Thread(target=attempt, daemon=True).start()
+        finished, outcome = _attempt_in_background(sender, row)
         deadline = time.monotonic() + 10
         while not sender.attempts_under_way and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -358,8 +336,22 @@ def test_a_resolver_that_hangs_costs_at_most_the_callback_timeout(db: Database) 
         egress=EgressPolicy(resolver=hanging_resolver),
         timeout_seconds=0.5,
     )
-    outcome: list[BaseException] = []
+    finished, outcome = _attempt_in_background(sender, row)
+    try:
+        assert finished.wait(30), "the attempt waited for the resolver"
+        [error] = outcome
+        assert isinstance(error, Retry) and "within 0.5 s" in str(error)
+    finally:
+        released.set()
+        sender.close()
+
+
+def _attempt_in_background(
+    sender: CallbackSender, row: OutboxMessage
+) -> tuple[threading.Event, list[BaseException]]:
+    """One delivery attempt on its own thread: set when it ends, with what it raised."""
     finished = threading.Event()
+    outcome: list[BaseException] = []
 
     def attempt() -> None:
         try:
@@ -370,10 +362,4 @@ def test_a_resolver_that_hangs_costs_at_most_the_callback_timeout(db: Database) 
             finished.set()
 
     threading.Thread(target=attempt, daemon=True).start()
-    try:
-        assert finished.wait(30), "the attempt waited for the resolver"
-        [error] = outcome
-        assert isinstance(error, Retry) and "within 0.5 s" in str(error)
-    finally:
-        released.set()
-        sender.close()
+    return finished, outcome

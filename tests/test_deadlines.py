@@ -1,43 +1,16 @@
 """Deadline rows on SQLite and PostgreSQL, with an injected clock: a step fires once."""
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from commands.escalation import first_step, plan_firing
-from rules import load_rules_text
+from commands.escalation import plan_firing
 from storage import deadlines, escalations, outbox, reviews
 from storage.db import Database
 from storage.escalations import FireOutcome
 from storage.models import OutboxKind, Status, StepStatus
-
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-RULES = """\
-routes:
-  - name: chain
-    match: {workflow: chain}
-    owner: {channel: C0OWNER, users: [U0ALICE]}
-    escalation:
-      - {after: 30m, to: [U0MANAGER], channel: C0ESC}
-      - {after: 2h, to: [U0DIRECTOR, U0VP]}
-"""
-
-
-def _create(db: Database, n: int = 0) -> str:
-    route = load_rules_text(RULES).rules.routes[0]
-    routing = reviews.Routing(
-        route="chain",
-        route_snapshot=route.model_dump(mode="json"),
-        rules_version="v1",
-        channel="C0OWNER",
-        auto_approved=False,
-        first_step=first_step(route, T0),
-    )
-    new = reviews.NewItem(
-        agent="bot", workflow="chain", title="t", output="o", confidence=0.5, external_id=f"e{n}"
-    )
-    return reviews.create_item(db, new, routing, now=T0).item.id
+from tests.chains import T0, create_chain_item
 
 
 def _claim_and_fire(db: Database, at: datetime) -> list[FireOutcome]:
@@ -46,13 +19,13 @@ def _claim_and_fire(db: Database, at: datetime) -> list[FireOutcome]:
 
 
 def test_nothing_fires_before_its_due_time(db: Database) -> None:
-    item_id = _create(db)
+    item_id = create_chain_item(db)
     assert reviews.get_item(db, item_id).deadline == T0 + timedelta(minutes=30)
     assert _claim_and_fire(db, T0 + timedelta(minutes=29, seconds=59)) == []
 
 
 def test_firing_moves_the_item_and_queues_the_next_step_in_one_go(db: Database) -> None:
-    item_id = _create(db)
+    item_id = create_chain_item(db)
     assert _claim_and_fire(db, T0 + timedelta(minutes=30, seconds=1)) == [FireOutcome.ESCALATED]
     item = reviews.get_item(db, item_id)
     assert item.escalation_level == 1
@@ -72,14 +45,14 @@ def test_firing_moves_the_item_and_queues_the_next_step_in_one_go(db: Database) 
 
 
 def test_deciding_cancels_the_pending_step(db: Database) -> None:
-    item_id = _create(db)
+    item_id = create_chain_item(db)
     reviews.decide(db, item_id, status=Status.APPROVED, by="U0ALICE", source="slack", now=T0)
     assert deadlines.pending_for_item(db, item_id) == []
     assert _claim_and_fire(db, T0 + timedelta(hours=5)) == []
 
 
 def test_a_claimed_step_whose_claimer_died_is_claimed_again_and_fires_once(db: Database) -> None:
-    _create(db)
+    create_chain_item(db)
     due = T0 + timedelta(minutes=31)
     abandoned = deadlines.claim_due(db, now=due, lease=timedelta(minutes=1), limit=10)
     assert len(abandoned) == 1
@@ -91,7 +64,7 @@ def test_a_claimed_step_whose_claimer_died_is_claimed_again_and_fires_once(db: D
 
 
 def test_racing_sweepers_fire_each_step_exactly_once(db: Database) -> None:
-    ids = [_create(db, n) for n in range(40)]
+    ids = [create_chain_item(db, n) for n in range(40)]
     due = T0 + timedelta(minutes=31)
     outcomes: list[FireOutcome] = []
     lock = threading.Lock()
@@ -120,7 +93,7 @@ def test_racing_sweepers_fire_each_step_exactly_once(db: Database) -> None:
 def test_step_rows_keep_one_row_per_item_step_and_repeat(db: Database) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    item_id = _create(db)
+    item_id = create_chain_item(db)
     plan = deadlines.StepPlan(0, 0, 0, False, T0)
     with pytest.raises(IntegrityError), db.write() as session:
         deadlines.schedule(session, item_id, plan)

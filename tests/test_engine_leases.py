@@ -11,7 +11,7 @@ from bot.metrics import LoopHealth
 from storage import deadlines, outbox, workers
 from storage.db import Database
 from storage.models import OutboxKind, ReviewItem
-from tests.test_deadlines import _create
+from tests.chains import create_chain_item
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 LONG = timedelta(hours=1)
@@ -19,7 +19,7 @@ DEAD_AFTER = timedelta(seconds=10)
 
 
 def test_a_dead_workers_outbox_rows_are_taken_over_before_the_lease_ends(db: Database) -> None:
-    _create(db)  # queues the item's post
+    create_chain_item(db)  # queues the item's post
     workers.heartbeat(db, "wk_a", now=T0)
     [row] = outbox.claim_due(
         db, now=T0, lease=LONG, limit=10, worker_id="wk_a", dead_before=T0 - DEAD_AFTER
@@ -47,7 +47,7 @@ def test_a_dead_workers_outbox_rows_are_taken_over_before_the_lease_ends(db: Dat
 
 
 def test_a_dead_workers_deadlines_are_taken_over_and_own_leases_are_kept(db: Database) -> None:
-    _create(db)
+    create_chain_item(db)
     due = T0 + timedelta(minutes=31)
     workers.heartbeat(db, "wk_a", now=due)
     [step] = deadlines.claim_due(
@@ -68,7 +68,7 @@ def test_a_dead_workers_deadlines_are_taken_over_and_own_leases_are_kept(db: Dat
 
 
 def test_leases_lost_with_a_failed_claims_answer_are_freed(db: Database) -> None:
-    _create(db)
+    create_chain_item(db)
     workers.heartbeat(db, "wk_a", now=T0)
     kw = {"now": T0, "lease": LONG, "limit": 10, "dead_before": T0 - DEAD_AFTER}
     [row] = outbox.claim_due(db, worker_id="wk_a", **kw)  # type: ignore[arg-type]
@@ -81,9 +81,9 @@ def test_leases_lost_with_a_failed_claims_answer_are_freed(db: Database) -> None
 def test_round_robin_claims_take_every_channel_before_a_second_row_of_any(
     db: Database,
 ) -> None:
-    busy = [_create(db, n) for n in range(6)]  # channel C0OWNER
+    busy = [create_chain_item(db, n) for n in range(6)]  # channel C0OWNER
     with db.write() as session:
-        other = session.get(ReviewItem, _create(db, 99))
+        other = session.get(ReviewItem, create_chain_item(db, 99))
         assert other is not None
         other.channel = "C0OTHER"
     rows = outbox.claim_due(db, now=T0, lease=LONG, limit=2, kinds=[OutboxKind.POST_ITEM])

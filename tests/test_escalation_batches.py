@@ -4,7 +4,7 @@ points at its own message, and one broken item holds back no other."""
 
 import random
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -12,41 +12,15 @@ from sqlmodel import col, select
 from bot.escalation_clock import EscalationClock
 from bot.scheduler import create_scheduler
 from commands import EventBus
-from commands.escalation import first_step, plan_firing
-from rules import load_rules_text
+from commands.escalation import plan_firing
 from storage import audit, deadlines, escalations, outbox, reviews
 from storage.db import Database
 from storage.escalations import FireOutcome
 from storage.models import EscalationStepRow, ItemMessage, OutboxKind, ReviewItem, Status
+from tests.chains import T0, create_chain_item
 
-T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 FIRST_DUE = T0 + timedelta(minutes=30)
 SECOND_DUE = T0 + timedelta(minutes=150)
-RULES = """\
-routes:
-  - name: chain
-    match: {workflow: chain}
-    owner: {channel: C0OWNER, users: [U0ALICE]}
-    escalation:
-      - {after: 30m, to: [U0MANAGER], channel: C0ESC}
-      - {after: 2h, to: [U0DIRECTOR, U0VP]}
-"""
-
-
-def _create(db: Database, n: int) -> str:
-    route = load_rules_text(RULES).rules.routes[0]
-    routing = reviews.Routing(
-        route="chain",
-        route_snapshot=route.model_dump(mode="json"),
-        rules_version="v1",
-        channel="C0OWNER",
-        auto_approved=False,
-        first_step=first_step(route, T0),
-    )
-    new = reviews.NewItem(
-        agent="bot", workflow="chain", title="t", output="o", confidence=0.5, external_id=f"e{n}"
-    )
-    return reviews.create_item(db, new, routing, now=T0).item.id
 
 
 def _pending_step_ids(db: Database, item_ids: list[str]) -> list[int]:
@@ -67,7 +41,7 @@ def _posts(db: Database, item_id: str) -> list[int]:
 
 
 def test_a_batch_fires_due_steps_and_leaves_decided_and_fired_ones_alone(db: Database) -> None:
-    ids = [_create(db, n) for n in range(6)]
+    ids = [create_chain_item(db, n) for n in range(6)]
     steps = _pending_step_ids(db, ids)
     reviews.decide(db, ids[1], status=Status.APPROVED, by="U0ALICE", source="slack", now=T0)
     alone = escalations.fire(db, steps[2], now=FIRST_DUE, plan=plan_firing)
@@ -100,7 +74,7 @@ def test_a_batch_fires_due_steps_and_leaves_decided_and_fired_ones_alone(db: Dat
 
 
 def test_each_escalation_post_names_its_own_message_after_the_update(db: Database) -> None:
-    ids = [_create(db, n) for n in range(5)]
+    ids = [create_chain_item(db, n) for n in range(5)]
     escalations.fire_many(db, _pending_step_ids(db, ids), now=FIRST_DUE, plan=plan_firing)
     results = escalations.fire_many(
         db, _pending_step_ids(db, ids), now=SECOND_DUE, plan=plan_firing
@@ -129,7 +103,7 @@ def test_each_escalation_post_names_its_own_message_after_the_update(db: Databas
 
 
 def test_exhausting_and_escalating_items_fire_in_one_batch(db: Database) -> None:
-    ids = [_create(db, n) for n in range(4)]
+    ids = [create_chain_item(db, n) for n in range(4)]
     escalations.fire_many(db, _pending_step_ids(db, ids[:2]), now=FIRST_DUE, plan=plan_firing)
     escalations.fire_many(db, _pending_step_ids(db, ids[:2]), now=SECOND_DUE, plan=plan_firing)
     # Items 0 and 1 now wait on "the chain ran out"; 2 and 3 on their first step.
@@ -152,7 +126,7 @@ def test_exhausting_and_escalating_items_fire_in_one_batch(db: Database) -> None
 
 
 def test_one_broken_item_holds_back_no_other_in_its_batch(db: Database) -> None:
-    ids = [_create(db, n) for n in range(30)]
+    ids = [create_chain_item(db, n) for n in range(30)]
     broken = ids[7]
     with db.write() as session:  # a stored route no longer readable: planning its step fails
         session.execute(
@@ -173,7 +147,7 @@ def test_one_broken_item_holds_back_no_other_in_its_batch(db: Database) -> None:
 
 
 def test_decisions_racing_batches_never_escalate_a_decided_item(db: Database) -> None:
-    ids = [_create(db, n) for n in range(60)]
+    ids = [create_chain_item(db, n) for n in range(60)]
     steps = _pending_step_ids(db, ids)
     to_decide = random.Random(9).sample(ids, 30)
     fired: list[str] = []

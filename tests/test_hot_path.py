@@ -18,7 +18,7 @@ from rules import load_rules_text
 from storage import outbox, reviews
 from storage.db import Database
 from storage.models import OutboxKind
-from tests.test_deadlines import RULES, T0, _create
+from tests.chains import CHAIN_RULES, T0, create_chain_item
 
 LATER = T0 + timedelta(seconds=1)
 
@@ -47,7 +47,7 @@ def _worker(db: Database) -> OutboxWorker:
         now=lambda: LATER,
         policy=RetryPolicy(),
         webhook_secret=None,
-        current_rules=lambda: load_rules_text(RULES),
+        current_rules=lambda: load_rules_text(CHAIN_RULES),
         heartbeat=Heartbeat(db=db, now=lambda: LATER, health=metrics.health),
         slack_concurrency=2,
     )
@@ -56,7 +56,7 @@ def _worker(db: Database) -> OutboxWorker:
 def test_one_claim_serves_both_pools_and_a_partial_claim_wakes_nobody(
     db: Database, claims: list[str]
 ) -> None:
-    _create(db)  # queues the item's post
+    create_chain_item(db)  # queues the item's post
     worker = _worker(db)  # pools not started: claimed rows wait in their queues
     assert worker.run_once() == 1
     assert len(claims) == 1  # one claim for the Slack pool and the callback pool
@@ -67,7 +67,7 @@ def test_one_claim_serves_both_pools_and_a_partial_claim_wakes_nobody(
 
 def test_a_pool_is_never_given_more_rows_than_its_free_slots(db: Database) -> None:
     for n in range(5):
-        _create(db, n)
+        create_chain_item(db, n)
     rows = outbox.claim_due(
         db,
         now=LATER,
@@ -83,7 +83,7 @@ def test_a_pool_is_never_given_more_rows_than_its_free_slots(db: Database) -> No
 
 
 def test_an_item_renders_from_one_read(db: Database) -> None:
-    item_id = _create(db)
+    item_id = create_chain_item(db)
     rendering = reviews.rendering_of(db, item_id)
     assert rendering is not None
     assert rendering.item.id == item_id

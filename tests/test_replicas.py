@@ -15,19 +15,10 @@ from sqlmodel import col
 
 from storage.db import Database
 from storage.models import EscalationStepRow, StepStatus
+from tests.chains import HOURLY_CHAIN_RULES
 from tests.harness import AGENT_TOKEN, invoice
 from tests.processes import free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
-
-RULES = """\
-routes:
-  - name: chain
-    match: {workflow: chain}
-    owner: {channel: C0OWNER, users: [U0ALICE]}
-    escalation:
-      - {after: 1h, to: [U0MANAGER], channel: C0ESC}
-      - {after: 1h, to: [U0DIRECTOR], channel: C0ESC}
-"""
 
 
 def _escalations_per_item(standin: SlackStandIn) -> dict[str, int]:
@@ -44,7 +35,7 @@ def test_steps_due_while_the_process_was_dead_fire_once_on_restart(
     database_url: str, standin: SlackStandIn, tmp_path: Path
 ) -> None:
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)  # an hour away: nothing can fire before the kill
+    rules.write_text(HOURLY_CHAIN_RULES)  # an hour away: nothing can fire before the kill
     env = serve_env(database_url, standin, rules, free_port())
     process = start_serve(env, tmp_path)
     api = f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews"
@@ -77,7 +68,7 @@ def test_two_replicas_fire_each_of_50_simultaneous_steps_exactly_once(
 
     url = create_pg_database(pg_server)
     rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    rules.write_text(HOURLY_CHAIN_RULES)
     replicas = []
     try:
         for _ in range(2):
