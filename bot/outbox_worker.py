@@ -52,6 +52,7 @@ SLACK_SIDE = (
     OutboxKind.UPDATE_ITEM,
     OutboxKind.POST_DIGEST,
     OutboxKind.POST_ALERT,
+    OutboxKind.POST_THREAD,
 )
 _CLAIM_BACKOFF_MAX = 5.0  # seconds between claim attempts while the database fails
 _SHUTDOWN_GRACE = 3.0  # seconds in-flight deliveries get to finish before they are handed back
@@ -310,7 +311,7 @@ class OutboxWorker:
         rendering = self.slack.rendering(row.item_id) if kind != OutboxKind.POST_DIGEST else None
         item = rendering.item if rendering is not None else None
         method = RateLimits.UPDATE if kind == OutboxKind.UPDATE_ITEM else RateLimits.POST
-        item_channel_kinds = (OutboxKind.POST_ITEM, OutboxKind.UPDATE_ITEM)
+        item_channel_kinds = (OutboxKind.POST_ITEM, OutboxKind.UPDATE_ITEM, OutboxKind.POST_THREAD)
         channel = item.channel if item is not None and kind in item_channel_kinds else None
         wait = self.limits.wait_seconds(method, channel, now)
         if wait is not None:
@@ -328,6 +329,9 @@ class OutboxWorker:
                 self.slack.post_alert(
                     item, str(row.payload["target"]), str(row.payload.get("error", ""))
                 )
+            elif kind == OutboxKind.POST_THREAD:
+                assert item is not None
+                self.slack.post_in_thread(item, str(row.payload["text"]))
             elif kind == OutboxKind.POST_ESCALATION:
                 assert item is not None
                 self.slack.post_escalation(

@@ -198,6 +198,19 @@ class SlackDelivery:
             metadata={"event_type": "hitl_alert", "event_payload": {"item_id": item.id}},
         )
 
+    def post_in_thread(self, item: ReviewItem, text: str) -> None:
+        """A short reply under the item's message (a note, a reminder); `text` is mrkdwn
+        the caller built, with agent text already escaped."""
+        if not item.message_ts:
+            raise GiveUp("the item has no message to reply to")
+        self.slack.chat_postMessage(
+            channel=item.channel,
+            thread_ts=item.message_ts,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
     def update_item(self, item: ReviewItem, *, rendering: reviews.Rendering | None = None) -> None:
         """Every message of the item shows its current state: original and escalations."""
         decision, approvers, checks = self._rendered(item, rendering)

@@ -50,6 +50,7 @@ class OutboxKind(StrEnum):
     POST_DIGEST = "post_digest"  # the friction digest of one period, to the digest channel
     CALLBACK = "callback"  # POST the final item to the agent's callback_url
     POST_ALERT = "post_alert"  # tell people an item cannot be posted (undeliverable)
+    POST_THREAD = "post_thread"  # a short reply in the item's thread (notes, reminders)
 
 
 class OutboxStatus(StrEnum):

@@ -20,7 +20,13 @@ from storage import workers
 from storage.db import Database
 from storage.models import OutboxKind, OutboxMessage, OutboxStatus, ReviewItem
 
-SLACK_KINDS = (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION, OutboxKind.UPDATE_ITEM)
+# An item's rows of these kinds are delivered in order (posted before updated or replied to).
+SLACK_KINDS = (
+    OutboxKind.POST_ITEM,
+    OutboxKind.POST_ESCALATION,
+    OutboxKind.UPDATE_ITEM,
+    OutboxKind.POST_THREAD,
+)
 
 
 def enqueue(
@@ -55,7 +61,12 @@ class Paused:
     updates: bool = False  # chat.update paused everywhere
 
 
-POST_KINDS = (OutboxKind.POST_ITEM, OutboxKind.POST_ESCALATION, OutboxKind.POST_DIGEST)
+POST_KINDS = (
+    OutboxKind.POST_ITEM,
+    OutboxKind.POST_ESCALATION,
+    OutboxKind.POST_DIGEST,
+    OutboxKind.POST_THREAD,
+)
 
 
 def claim_due(
@@ -126,7 +137,7 @@ def claim_due(
     elif paused.post_channels:
         conditions.append(
             ~(
-                (col(OutboxMessage.kind) == OutboxKind.POST_ITEM)
+                col(OutboxMessage.kind).in_((OutboxKind.POST_ITEM, OutboxKind.POST_THREAD))
                 & col(channel).in_(sorted(paused.post_channels))
             )
         )

@@ -8,6 +8,7 @@ from standardwebhooks import Webhook
 
 from handlers import blocks
 from storage import outbox
+from storage.models import OutboxKind
 from tests.callback_receiver import CallbackReceiver
 from tests.harness import SIGNING_SECRET, WEBHOOK_SECRET, BotHarness
 from tests.slack_payloads import post_interaction
@@ -140,3 +141,28 @@ def test_forged_and_stale_signatures_are_refused(bot: BotHarness) -> None:
     assert (forged.status_code, stale.status_code) == (401, 401)
     time.sleep(0.3)
     assert bot.item(item["id"])["status"] == "pending"
+
+
+def test_a_thread_reply_waits_for_the_items_post_and_lands_under_it(bot: BotHarness) -> None:
+    """A note queued before the item's post (Slack down) is replied under the message
+    once the post lands, never as a stray top-level message."""
+    bot.standin.fail_next(2, status=503, methods={"chat.postMessage"})
+    item = bot.submit()
+    with bot.runtime.db.write() as session:
+        outbox.enqueue(
+            session,
+            item_id=item["id"],
+            kind=OutboxKind.POST_THREAD,
+            now=bot.runtime.now(),
+            payload={"text": "A note for the reviewers"},
+        )
+    bot.runtime.signals.outbox.set()
+    channel, ts = bot.wait_posted(item["id"], timeout=30)
+    bot.standin.wait_for(
+        lambda s: any(c.args.get("thread_ts") for c in s.calls_to("chat.postMessage")),
+        timeout=30,
+    )
+    replies = [c.args for c in bot.standin.calls_to("chat.postMessage") if c.args.get("thread_ts")]
+    assert replies == [
+        {**replies[0], "channel": channel, "thread_ts": ts, "text": "A note for the reviewers"}
+    ]
