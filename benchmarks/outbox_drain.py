@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import SlackStandIn, database, drive, serve
+from benchmarks.common import SlackStandIn, cpu_seconds, database, drive, serve, serve_process
 from tests.harness import AGENT_TOKEN
 
 DRAIN_TARGET = 100.0  # Slack calls/s across channels, on both backends
@@ -29,6 +29,7 @@ class DrainResult:
     channels: int
     seconds: float  # first post to last post
     seconds_from_start: float  # the draining process answering /healthz to last post
+    cpu_ms_per_post: float  # the draining process's CPU (all threads), per post
 
     @property
     def calls_per_second(self) -> float:
@@ -86,22 +87,28 @@ def run_drain(backend: str, posts: int = 2000, channels: int = 20) -> DrainResul
                 flush=True,
             )
             standin.clear_injections()
-            with serve(url, standin, workdir, HITL_OUTBOX_LEASE_SECONDS="60"):
+            drainer = serve_process(url, standin, workdir, HITL_OUTBOX_LEASE_SECONDS="60")
+            with drainer as (_base, process):
                 ready = time.monotonic()
+                cpu_before = cpu_seconds(process.pid)
                 deadline = ready + 900
                 while _posted(standin) < posts and time.monotonic() < deadline:
                     time.sleep(0.1)
+                cpu_used = cpu_seconds(process.pid) - cpu_before
                 calls = standin.calls_to("chat.postMessage")
         finally:
             standin.stop()
     if len(calls) < posts:
         raise RuntimeError(f"only {len(calls)} of {posts} posted within 900 s")
     times = sorted(call.at for call in calls)
-    result = DrainResult(posts, channels, times[-1] - times[0], times[-1] - ready)
+    result = DrainResult(
+        posts, channels, times[-1] - times[0], times[-1] - ready, cpu_used * 1000 / posts
+    )
     print(
         f"{backend}: drained {posts} posts across {channels} channels: "
         f"{result.calls_per_second:.1f} Slack calls/s first to last post "
-        f"({result.seconds:.1f}s; {result.seconds_from_start:.1f}s after /healthz answered)   "
+        f"({result.seconds:.1f}s; {result.seconds_from_start:.1f}s after /healthz answered; "
+        f"server CPU {result.cpu_ms_per_post:.1f} ms/post)   "
         f"target >= {DRAIN_TARGET:.0f}/s",
         flush=True,
     )

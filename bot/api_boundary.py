@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot import strict_json
-from bot.api_models import ErrorOut, FieldError
+from bot.api_models import STRUCTURED_ERROR, ErrorOut, FieldError
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        fields = [
-            FieldError(field=field_path(issue["loc"]), message=issue["msg"])
-            for issue in error.errors()
-        ]
+        fields = [FieldError(field=_where(issue), message=issue["msg"]) for issue in error.errors()]
         return error_response(
             422, "invalid_request", "The request has invalid fields.", errors=fields
         )
@@ -89,6 +86,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _internal(_request: Request, error: Exception) -> JSONResponse:
         log.error("API: internal error", exc_info=error)
         return error_response(500, "internal_error", "Something went wrong inside hitl.")
+
+
+def _where(issue: Any) -> str:
+    """A structured output's problem names its own place (`output.amount`)."""
+    if issue.get("type") == STRUCTURED_ERROR:
+        return str(issue["ctx"]["path"])
+    return field_path(issue["loc"])
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -5,6 +5,8 @@ confidence. Every field carries a description and an example, which the OpenAPI 
 publishes for client generators and Swagger's "Try it out".
 """
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -20,9 +22,12 @@ from pydantic import (
     StrictStr,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from storage.models import Decision, ReviewItem
+import structured
+from storage.models import Decision, ItemComment, ReviewItem
 
 MAX_OUTPUT_CHARS = 100_000
 
@@ -114,11 +119,33 @@ class ReviewRequest(BaseModel):
         description="One line saying what is to be reviewed.",
         examples=["Invoice 4471 from ACME, 12,400 EUR"],
     )
-    output: StrictStr = Field(
-        min_length=1,
-        max_length=MAX_OUTPUT_CHARS,
-        description="The agent's output that a person approves, edits or rejects.",
+    output: (
+        Annotated[StrictStr, Field(min_length=1, max_length=MAX_OUTPUT_CHARS)] | dict[str, Any]
+    ) = Field(
+        description="The agent's output that a person approves, edits or rejects: a text, or "
+        "a flat JSON object (a tool call or a form; see `output_schema`) whose fields are "
+        "strings, numbers and booleans, shown and edited field by field.",
         examples=["Booked to account 6300, cost centre 41, due 2026-12-01."],
+    )
+    output_schema: dict[str, Any] | None = Field(
+        None,
+        description="For an object `output` only: a JSON Schema of it, in the subset hitl "
+        "supports: a flat `object` whose properties are `string` (`maxLength`, `minLength`, "
+        "`pattern`, `format`: multiline, date, email or uri), `number` or `integer` "
+        "(`minimum`, `maximum`), `boolean`, or an `enum` of strings, with `title`, "
+        "`description` and `required`. Any other keyword is a 422 naming it; so is an "
+        "`output` that does not validate against it. Without it, the object's fields are "
+        "typed by their JSON values.",
+        examples=[
+            {
+                "type": "object",
+                "required": ["order_id", "amount"],
+                "properties": {
+                    "order_id": {"type": "string", "title": "Order"},
+                    "amount": {"type": "number", "minimum": 0, "maximum": 500},
+                },
+            }
+        ],
     )
     confidence: StrictFloat = Field(
         ge=0,
@@ -158,6 +185,27 @@ class ReviewRequest(BaseModel):
         examples=[{"model": "gpt-x", "prompt_version": "v12", "cost_usd": 0.004}],
     )
 
+    @model_validator(mode="after")
+    def _structured(self) -> "ReviewRequest":
+        """A structured output is checked against its schema (or its implied one); each
+        problem names where it is, as `output.amount` or `output_schema.properties.x.y`."""
+        if isinstance(self.output, str):
+            if self.output_schema is not None:
+                raise _structured_error("output_schema", "only for an object `output`")
+            return self
+        try:
+            form = structured.form_of(self.output, self.output_schema)
+            structured.check_shape(self.output)
+        except structured.SchemaProblem as problem:
+            raise _structured_error(problem.path, problem.message) from None
+        problems = structured.validate_output(self.output, form)
+        if problems:
+            first = problems[0]
+            raise _structured_error(f"output.{first.field}", first.message)
+        if len(json.dumps(self.output, ensure_ascii=False)) > MAX_OUTPUT_CHARS:
+            raise _structured_error("output", f"at most {MAX_OUTPUT_CHARS} characters as JSON")
+        return self
+
     @field_validator("callback_url", mode="before")
     @classmethod
     def _callback_is_text(cls, url: Any) -> Any:
@@ -187,6 +235,14 @@ class ReviewRequest(BaseModel):
         return url
 
 
+STRUCTURED_ERROR = "structured_output"
+
+
+def _structured_error(path: str, message: str) -> PydanticCustomError:
+    """Reported at `path` (the API's error handler reads it from the context)."""
+    return PydanticCustomError(STRUCTURED_ERROR, "{message}", {"path": path, "message": message})
+
+
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -212,6 +268,35 @@ class DecisionOut(BaseModel):
     )
     note: str | None = Field(
         description="The reviewer's note, or the agent's cancel reason.", examples=[None]
+    )
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="For `approve` and `edit`: everyone whose approval decided the item, in "
+        "the order they approved (a four-eyes route lists several; `by` is the last). Empty "
+        "for other actions.",
+        examples=[["U0CAROL", "U0DAVE"]],
+    )
+    changes: list["ChangeOut"] | None = Field(
+        default=None,
+        exclude_if=lambda changes: changes is None,
+        description="Structured items decided `edit`: each field the reviewer changed, in "
+        "the fields' order (a field left empty is `null` on that side). Absent for text "
+        "items and other actions.",
+        examples=[[{"field": "amount", "from": 40.0, "to": 4.0}]],
+    )
+
+
+class ChangeOut(BaseModel):
+    """One field a reviewer changed in a structured output."""
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+    field: str = Field(description="The field's key.", examples=["amount"])
+    from_: str | int | float | bool | None = Field(
+        alias="from", description="The value as submitted.", examples=[40.0]
+    )
+    to: str | int | float | bool | None = Field(
+        description="The value as approved.", examples=[4.0]
     )
 
 
@@ -293,10 +378,21 @@ class ReviewOut(BaseModel):
     channel: str = Field(description="The Slack channel it was posted to.", examples=["C0APREVIEW"])
     title: str = Field(description="As submitted.", examples=["Invoice 4471 from ACME, 12,400 EUR"])
     confidence: float = Field(description="As submitted.", examples=[0.62])
-    output: str = Field(description="As submitted.", examples=["Booked to account 6300."])
-    final_output: str | None = Field(
-        description="As approved: edited where a reviewer edited; null until approved.",
+    output: str | dict[str, Any] = Field(
+        description="As submitted: a text, or a structured item's object.",
+        examples=["Booked to account 6300."],
+    )
+    final_output: str | dict[str, Any] | None = Field(
+        description="As approved: edited where a reviewer edited; null until approved. The "
+        "same type as `output`.",
         examples=["Booked to account 6310."],
+    )
+    output_schema: dict[str, Any] | None = Field(
+        default=None,
+        exclude_if=lambda schema: schema is None,
+        description="As submitted, for a structured item sent with a schema (JSON keeps no "
+        "key order: the order of its properties may differ). Absent otherwise.",
+        examples=[{"type": "object", "properties": {"amount": {"type": "number"}}}],
     )
     decision: DecisionOut | None = Field(description="Null while pending.")
     escalation_level: int = Field(description="How many escalation steps fired.", examples=[0])
@@ -326,8 +422,24 @@ class ReviewOut(BaseModel):
         description="Whether the item reached Slack, or why it cannot.",
     )
 
+    comments: list["CommentOut"] = Field(
+        default_factory=list,
+        description="Replies in the thread of the item's messages, oldest first (deleted "
+        "ones left out). Replies after the decision are recorded too, but reach the agent "
+        "only through GET: the callback was sent at the decision.",
+    )
+
     @classmethod
-    def of(cls, item: ReviewItem, decision: Decision | None) -> "ReviewOut":
+    def of(
+        cls,
+        item: ReviewItem,
+        decision: Decision | None,
+        approvers: Sequence[str] = (),
+        *,
+        comments: Sequence[ItemComment] = (),
+    ) -> "ReviewOut":
+        """`approvers`: who approved the deciding text (reviews.decision_approvers); when
+        not given, an approval names its decider alone."""
         return cls(
             id=item.id,
             status=item.status,
@@ -339,7 +451,8 @@ class ReviewOut(BaseModel):
             confidence=item.confidence,
             output=item.output,
             final_output=item.final_output,
-            decision=_decision_out(decision),
+            output_schema=item.output_schema,
+            decision=_decision_out(decision, approvers, item),
             escalation_level=item.escalation_level,
             escalations=[EscalationOut.model_validate(entry) for entry in item.escalations],
             external_id=item.external_id,
@@ -353,18 +466,52 @@ class ReviewOut(BaseModel):
             deadline=item.deadline,
             decided_at=item.decided_at,
             delivery=DeliveryOut.of(item),
+            comments=[CommentOut.of(comment) for comment in comments],
         )
 
 
-def _decision_out(decision: Decision | None) -> DecisionOut | None:
+class CommentOut(BaseModel):
+    """A reply in the thread of one of the item's Slack messages."""
+
+    user: str = Field(description="The Slack user ID of who wrote it.", examples=["U0BOB"])
+    at: UtcTimestamp = Field(description="When it was written.")
+    text: str = Field(
+        description="As written in Slack (mrkdwn), as last edited.",
+        examples=["The amount looks off by one zero, checking with AP."],
+    )
+    edited: bool = Field(
+        description="Whether it was edited after it was written.", examples=[False]
+    )
+
+    @classmethod
+    def of(cls, comment: ItemComment) -> "CommentOut":
+        return cls(
+            user=comment.user_id,
+            at=comment.at,
+            text=comment.text,
+            edited=comment.edited_at is not None,
+        )
+
+
+def _decision_out(
+    decision: Decision | None, approvers: Sequence[str], item: ReviewItem
+) -> DecisionOut | None:
     if decision is None:
         return None
+    action = _ACTION_OF_STATUS[decision.status]
+    approved = action in ("approve", "edit")
+    changes = None
+    if action == "edit" and isinstance(item.output, dict) and isinstance(item.final_output, dict):
+        found = structured.field_changes(item.output, item.final_output, item.field_order or ())
+        changes = [ChangeOut.model_validate(change) for change in found]
     return DecisionOut(
-        action=_ACTION_OF_STATUS[decision.status],
+        changes=changes,
+        action=action,
         by=decision.by,
         at=decision.at,
         reason=decision.reason,
         note=decision.note,
+        approvers=(list(approvers) or [decision.by]) if approved else [],
     )
 
 
@@ -397,4 +544,15 @@ class ErrorOut(BaseModel):
     item: ReviewOut | None = Field(
         None,
         description="The existing item, for `already_decided` and `external_id_conflict`.",
+    )
+
+
+class ReviewListOut(BaseModel):
+    """A page of the calling agent's items (`GET /v1/reviews`), newest first."""
+
+    items: list[ReviewOut] = Field(description="At most `limit` items, newest first.")
+    next_cursor: str | None = Field(
+        description="Send as `cursor` (with the same filters) for the next page; null on the "
+        "last page. Opaque: an edited cursor is refused with 422.",
+        examples=["q1Xk…"],
     )

@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 from bot.api_models import ReviewOut
 from bot.delivery import GiveUp, Retry
 from bot.egress import EgressPolicy, EgressRefused, Unresolvable, host_and_port
-from storage import reviews
+from storage import queue, reviews
 from storage.db import Database
 from storage.models import CallbackStatus, OutboxMessage
 
@@ -71,7 +71,10 @@ class CallbackSender:
         item = reviews.get_item(self.db, row.item_id) if row.item_id else None
         if item is None or not item.callback_url:
             raise GiveUp("item or callback_url not found")
-        body = ReviewOut.of(item, reviews.get_decision(self.db, item.id)).model_dump_json()
+        decision = reviews.get_decision(self.db, item.id)
+        approvers = reviews.decision_approvers(self.db, item)
+        comments = queue.comments_of(self.db, item.id)
+        body = ReviewOut.of(item, decision, approvers, comments=comments).model_dump_json()
         now = self.now()
         headers = {
             "content-type": "application/json",

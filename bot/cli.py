@@ -17,9 +17,12 @@ from bot.settings import LOG_FORMATS, LOG_LEVELS, Settings, StoreSettings, descr
 from rules import RulesError, check_rules
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from slack_sdk import WebClient
 
     from bot.server import Runtime
+    from digest.model import Period
 
 log = logging.getLogger("bot.cli")
 
@@ -142,13 +145,78 @@ def rules() -> None:
 def rules_check(path: Path | None) -> None:
     """Validate a rules file (default: HITL_RULES or rules.yml) and print every error."""
     target = path or Path(os.environ.get("HITL_RULES", "rules.yml"))
+    _exit_on_rule_issues(target)
+    click.echo(f"{target}: OK")
+
+
+def _exit_on_rule_issues(target: Path) -> None:
+    """Prints every problem of the rules file and exits 1, as `hitl rules check` does."""
     issues = check_rules(target)
     for issue in issues:
         click.echo(str(issue), err=True)
     if issues:
         click.echo(f"{len(issues)} error(s) in {target}", err=True)
         sys.exit(1)
-    click.echo(f"{target}: OK")
+
+
+@rules.command("replay")
+@click.argument("new_rules", type=click.Path(path_type=Path))
+@click.option("--week", help="ISO week, like 2026-W47 (default: the last full week).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last, YYYY-MM-DD.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+)
+def rules_replay(
+    new_rules: Path, week: str | None, since: datetime | None, until: datetime | None, output: str
+) -> None:
+    """Replay a period's items against NEW_RULES and compare with the rules in use
+    (HITL_RULES): routing, auto-approvals and their cost, escalations, load per reviewer.
+    Reads only; never posts (docs/replay.md)."""
+    import json
+
+    from rules import load_rules
+    from rules.replay import Replay, markdown
+    from storage.db import Database
+    from storage.export_queries import replay_rows
+
+    _exit_on_rule_issues(new_rules)
+    settings = _store_settings()
+    _configure_command_logging()
+    _require_rules_file(settings.rules_path)
+    try:
+        current = load_rules(settings.rules_path)
+    except RulesError as error:
+        _fail(f"HITL_RULES: {settings.rules_path} is not valid:\n{error}")
+    proposed = load_rules(new_rules)
+    period = _period(week, since, until, current.rules.tzinfo)
+    _upgrade_database(settings.database_url)
+    db = Database(settings.database_url)
+    replay = Replay(current.rules, proposed.rules, period_end=period.until)
+    try:
+        for row in replay_rows(db, period.since, period.until):
+            replay.add(row)
+    except Exception as error:  # the database is the usual suspect; say so in one line
+        _fail(f"HITL_DATABASE_URL: cannot read the record: {str(error).splitlines()[0]}")
+    finally:
+        db.dispose()
+    report = {
+        "period": {
+            "label": period.label,
+            "since": period.since.isoformat(),
+            "until": period.until.isoformat(),
+        },
+        "rules": {"old": str(settings.rules_path), "new": str(new_rules)},
+        **replay.report(),
+    }
+    if output == "json":
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(markdown(report), nl=False)
 
 
 @main.command()
@@ -168,7 +236,7 @@ def digest(
 ) -> None:
     """Build the friction digest of a week or any period, print it, or post it."""
     from bot import digest_publisher
-    from digest import markdown, periods
+    from digest import markdown
     from rules import load_rules
     from storage.db import Database
 
@@ -179,20 +247,7 @@ def digest(
         rules = load_rules(settings.rules_path).rules
     except RulesError as error:
         _fail(f"HITL_RULES: {settings.rules_path} is not valid:\n{error}")
-    zone = rules.tzinfo
-    try:
-        if week and (since or until):
-            raise click.UsageError("give --week or --since/--until, not both")
-        if since or until:
-            if not (since and until):
-                raise click.UsageError("--since and --until go together")
-            period = periods.dates(since.date(), until.date(), zone)
-        elif week:
-            period = periods.week(week, zone)
-        else:
-            period = periods.last_full_week(datetime.now(UTC), zone)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+    period = _period(week, since, until, rules.tzinfo)
     # A database `hitl serve` has not created yet gets its schema (and an empty digest).
     _upgrade_database(settings.database_url)
     slack = _slack_client(settings) if (post or settings.slack_bot_token) else None
@@ -217,6 +272,60 @@ def digest(
         channel, ts = digest_publisher.post_message(slack, rules.digest.channel, built)
         digest_publisher.post_chart(slack, channel, ts, built)
         click.echo(f"posted to {channel} ({ts})", err=True)
+
+
+@main.command("export")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC), YYYY-MM-DD.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last (UTC).")
+@click.option("--workflow", help="Only this workflow's items.")
+@click.option(
+    "--format", "output", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+def export_items(
+    since: datetime | None, until: datetime | None, workflow: str | None, output: str
+) -> None:
+    """Print every item with its decision, changes, comments and audit trail (docs/export.md)."""
+    from bot import export
+    from storage.db import Database
+    from storage.export_queries import item_records
+
+    settings = _store_settings()
+    _configure_command_logging()
+    _upgrade_database(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        records = item_records(
+            db,
+            since=since.replace(tzinfo=UTC) if since else None,
+            until=until.replace(tzinfo=UTC) if until else None,
+            workflow=workflow,
+        )
+        count = export.write(records, sys.stdout, output)
+    except Exception as error:  # the database is the usual suspect; say so in one line
+        _fail(f"HITL_DATABASE_URL: cannot read the record: {str(error).splitlines()[0]}")
+    finally:
+        db.dispose()
+    click.echo(f"exported {count} item(s)", err=True)
+
+
+def _period(
+    week: str | None, since: datetime | None, until: datetime | None, zone: "ZoneInfo"
+) -> "Period":
+    """The period named by --week or --since/--until (default: the last full week)."""
+    from digest import periods
+
+    try:
+        if week and (since or until):
+            raise click.UsageError("give --week or --since/--until, not both")
+        if since or until:
+            if not (since and until):
+                raise click.UsageError("--since and --until go together")
+            return periods.dates(since.date(), until.date(), zone)
+        if week:
+            return periods.week(week, zone)
+        return periods.last_full_week(datetime.now(UTC), zone)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _store_settings() -> StoreSettings:

@@ -4,7 +4,8 @@ Every replica runs a periodic sweep (catches steps that fell due while it, or an
 replica, was down) and a one-shot wake-up at the next due time, so a step fires within
 moments of its due time without scanning everything. The jobs live in memory; the
 deadlines live in the database, where claiming them makes each fire once. What a due step
-does is `commands.fire_steps`; the clock only decides when to look.
+does is `commands.fire_steps`, what a due reminder does `commands.reminders`; the clock only
+decides when to look, and holds back what falls due outside its route's working hours.
 """
 
 import logging
@@ -20,10 +21,15 @@ from bot.heartbeat import Heartbeat
 from bot.metrics import LoopHealth
 from bot.scheduler import create_scheduler
 from commands import EventBus
+from commands.reminders import fire_reminders
+from handlers.escalation_blocks import escalation_note
+from rules.calendar import Calendar, is_working_time, next_working_instant
+from rules.schema import Route
 from storage import deadlines
 from storage.db import Database
+from storage.deadlines import DeadlineRow
 from storage.escalations import FireOutcome
-from storage.models import EscalationStepRow
+from storage.models import EscalationStepRow, ReminderRow
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,9 @@ LOOP = "escalation_clock"
 _WAKE_JOB = "escalation-wake"
 _SWEEP_JOB = "escalation-sweep"
 _FIRE_CHUNK = 100  # steps fired per transaction (a fixed number of statements each)
+# A row due at the very end of a working day that the clock reaches this much later still
+# fires then, rather than waiting for the next morning.
+ON_TIME = timedelta(seconds=10)
 
 
 class EscalationClock:
@@ -67,6 +76,8 @@ class EscalationClock:
         # A clock given no scheduler runs its own (benchmarks); in `hitl serve` the runtime
         # shares one and starts and stops it.
         self._owns_scheduler = scheduler is None
+        # Calendars of frozen routes by (route, rules version); None: no working hours.
+        self._calendars: dict[deadlines.RouteVersion, Calendar | None] = {}
         self.scheduler = scheduler or create_scheduler()
 
     def start(self) -> None:
@@ -118,18 +129,21 @@ class EscalationClock:
                 # is being fired now, so whatever this worker holds is free again.
                 deadlines.release_held_by(self.db, self.heartbeat.worker_id)
             while True:
-                rows = deadlines.claim_due(
+                now = self.now()
+                claimed = deadlines.claim_due(
                     self.db,
-                    now=self.now(),
+                    now=now,
                     lease=self.lease,
                     limit=self.batch,
                     worker_id=self.heartbeat.worker_id if self.heartbeat else None,
                     dead_before=self.heartbeat.dead_before() if self.heartbeat else None,
                 )
+                rows = self._in_working_hours(EscalationStepRow, claimed, now)
                 chunks = [rows[i : i + _FIRE_CHUNK] for i in range(0, len(rows), _FIRE_CHUNK)]
                 fired += sum(self._firers.map(self._fire, chunks))
-                if len(rows) < self.batch or self._stopping.is_set():
+                if len(claimed) < self.batch or self._stopping.is_set():
                     break
+            fired += self._remind()
         except Exception as error:
             self._failures += 1
             self.health.failed(LOOP, error)
@@ -148,12 +162,79 @@ class EscalationClock:
         self._schedule_next_wake()
         return fired
 
+    def _remind(self) -> int:
+        """Posts every due reminder (a reply in the item's thread); returns how many."""
+        posted = 0
+        while not self._stopping.is_set():
+            now = self.now()
+            if not deadlines.any_due(self.db, ReminderRow, now):
+                break
+            claimed = deadlines.claim_due_rows(
+                self.db,
+                ReminderRow,
+                now=now,
+                lease=self.lease,
+                limit=self.batch,
+                worker_id=self.heartbeat.worker_id if self.heartbeat else None,
+                dead_before=self.heartbeat.dead_before() if self.heartbeat else None,
+            )
+            rows = self._in_working_hours(ReminderRow, claimed, now)
+            ids = [row.id for row in rows if row.id is not None]
+            for start in range(0, len(ids), _FIRE_CHUNK):
+                posted += self._fire_reminders(ids[start : start + _FIRE_CHUNK])
+            if len(claimed) < self.batch:
+                break
+        return posted
+
+    def _fire_reminders(self, ids: list[int]) -> int:
+        """One transaction per chunk; one by one if that fails, so one broken item cannot
+        hold back the others' reminders."""
+        try:
+            return fire_reminders(self.db, ids, now=self.now())
+        except Exception:
+            if len(ids) == 1:
+                log.exception("reminder %s failed", ids[0])
+                return 0
+            return sum(self._fire_reminders([one]) for one in ids)
+
+    def _in_working_hours(
+        self, model: type[DeadlineRow], rows: list[DeadlineRow], now: datetime
+    ) -> list[DeadlineRow]:
+        """The claimed rows that may fire now; a row of a route with working hours that is
+        due outside them (the clock was down over the weekend, or reached the end of the
+        day late) waits for the next working instant instead."""
+        versions = deadlines.route_versions_of(self.db, {row.item_id for row in rows})
+        ready: list[DeadlineRow] = []
+        for row in rows:
+            calendar = self._calendar(versions.get(row.item_id), row.item_id)
+            if calendar is None or is_working_time(calendar, now) or now <= row.due_at + ON_TIME:
+                ready.append(row)
+            elif row.id is not None:
+                deadlines.defer(self.db, model, row.id, next_working_instant(calendar, now))
+        return ready
+
+    def _calendar(self, version: deadlines.RouteVersion | None, item_id: str) -> Calendar | None:
+        """The calendar of a frozen route, read once per route and rules version."""
+        if version is None:
+            return None
+        if version not in self._calendars:
+            if len(self._calendars) > 10_000:
+                self._calendars.clear()  # rules files come and go; keep the memory bounded
+            snapshot = deadlines.frozen_route_of(self.db, item_id)
+            has_hours = snapshot is not None and snapshot.get("hours")
+            self._calendars[version] = (
+                Route.model_validate(snapshot).calendar() if has_hours else None
+            )
+        return self._calendars[version]
+
     def _fire(self, rows: list[EscalationStepRow]) -> int:
         """Fires a chunk of claimed steps in one transaction; one by one if that fails, so
         one broken item cannot hold back the others."""
         ids = [row.id for row in rows if row.id is not None]
         try:
-            results = commands.fire_steps(self.db, ids, now=self.now(), events=self.events)
+            results = commands.fire_steps(
+                self.db, ids, now=self.now(), events=self.events, thread_note=escalation_note
+            )
         except Exception:
             if len(ids) == 1:
                 log.exception("escalation: firing step %s failed", ids[0])

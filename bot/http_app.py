@@ -17,7 +17,7 @@ from slack_bolt import App
 
 import commands
 from bot.api_boundary import ApiError, BodyLimit, install_error_handlers
-from bot.api_models import CancelRequest, FieldError, ReviewOut, ReviewRequest
+from bot.api_models import CancelRequest, FieldError, ReviewListOut, ReviewOut, ReviewRequest
 from bot.egress import EgressPolicy, EgressRefused
 from bot.metrics import Metrics
 from bot.openapi_doc import error_responses, install_openapi, new_app
@@ -25,7 +25,7 @@ from bot.rules_provider import RulesProvider
 from bot.signals import ChangeSignals
 from bot.slack_endpoint import add_slack_endpoint
 from commands import EventBus
-from storage import reviews
+from storage import listing, queue, reviews
 from storage.db import Database
 from storage.models import Status
 from storage.reviews import NewItem, Outcome
@@ -88,7 +88,13 @@ def create_http_app(
     def _item_response(item_id: str, status: int = 200) -> JSONResponse:
         item = reviews.get_item(db, item_id)
         assert item is not None
-        body = ReviewOut.of(item, reviews.get_decision(db, item_id))
+        decision = reviews.get_decision(db, item_id)
+        body = ReviewOut.of(
+            item,
+            decision,
+            reviews.decision_approvers(db, item),
+            comments=queue.comments_of(db, item_id),
+        )
         return JSONResponse(body.model_dump(mode="json"), status_code=status)
 
     def _check_callback(request: ReviewRequest) -> None:
@@ -141,10 +147,55 @@ def create_http_app(
                 f"external_id {existing.item.external_id!r} was already used for item "
                 f"{existing.item.id} with a different {', '.join(result.fields)}; send a new "
                 "external_id for a new item.",
-                item=ReviewOut.of(existing.item, existing.decision),
+                item=ReviewOut.of(
+                    existing.item,
+                    existing.decision,
+                    reviews.decision_approvers(db, existing.item),
+                ),
             )
         body = ReviewOut.of(result.item, result.decision).model_dump(mode="json")
         return JSONResponse(body, status_code=201 if result.created else 200)
+
+    @app.get(
+        "/v1/reviews",
+        response_model=ReviewListOut,
+        responses=error_responses(401, 422, 503),
+        summary="The calling agent's items",
+        operation_id="list_reviews",
+        description="Newest first, a page at a time: send `next_cursor` back as `cursor` "
+        "with the same filters for the next page. Items submitted meanwhile never shift "
+        "a page.",
+    )
+    def list_reviews(
+        agent: Agent,
+        status: Annotated[Status | None, Query(description="Only items in this status.")] = None,
+        workflow: Annotated[str | None, Query(max_length=200, examples=["ap-invoices"])] = None,
+        route: Annotated[str | None, Query(max_length=200, examples=["invoices"])] = None,
+        since: Annotated[
+            datetime | None, Query(description="Only items submitted at or after this time.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=listing.MAX_LIMIT)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> JSONResponse:
+        filters = listing.Filters(agent, status, workflow, route, since)
+        try:
+            after = listing.decode_cursor(cursor, filters) if cursor else None
+        except listing.BadCursor as bad:
+            raise ApiError(
+                422,
+                "invalid_request",
+                "The request has invalid fields.",
+                errors=[FieldError(field="cursor", message=str(bad))],
+            ) from None
+        page = listing.list_items(db, filters, limit=limit, after=after)
+        body = ReviewListOut(
+            items=[
+                ReviewOut.of(item, decision, reviews.decision_approvers(db, item))
+                for item, decision in page.items
+            ],
+            next_cursor=page.next_cursor,
+        )
+        return JSONResponse(body.model_dump(mode="json"))
 
     @app.get(
         "/v1/reviews/{item_id}",
@@ -199,7 +250,9 @@ def create_http_app(
             raise ApiError(404, "not_found", f"No item {item_id} for agent {agent}.")
         if result.outcome == Outcome.ALREADY_DECIDED:
             assert result.item is not None
-            current = ReviewOut.of(result.item, result.decision)
+            current = ReviewOut.of(
+                result.item, result.decision, reviews.decision_approvers(db, result.item)
+            )
             if result.item.status == Status.CANCELLED:  # a retried cancel: same answer
                 return JSONResponse(current.model_dump(mode="json"))
             raise ApiError(
@@ -254,4 +307,5 @@ def _new_item(request: ReviewRequest, agent: str) -> NewItem:
         external_id=request.external_id,
         callback_url=str(request.callback_url) if request.callback_url else None,
         metadata=request.metadata,
+        output_schema=request.output_schema,
     )

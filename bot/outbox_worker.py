@@ -53,8 +53,11 @@ SLACK_SIDE = (
     OutboxKind.POST_DIGEST,
     OutboxKind.POST_ALERT,
     OutboxKind.POST_THREAD,
+    OutboxKind.PUBLISH_HOME,
+    OutboxKind.POST_HANDOVER,
 )
 _CLAIM_BACKOFF_MAX = 5.0  # seconds between claim attempts while the database fails
+_SLACK_PREFETCH = 3  # Slack rows queued per thread: under a backlog a claim takes 2 per thread
 _SHUTDOWN_GRACE = 3.0  # seconds in-flight deliveries get to finish before they are handed back
 
 
@@ -96,7 +99,14 @@ class OutboxWorker:
         self.limits = RateLimits()
         self._stop = threading.Event()
         wake = signals.outbox.set  # a slot is free: look for more work
-        self.slack_pool = SlotPool("slack", slack_concurrency, self._deliver_safely, wake)
+        # Slack rows are prefetched: under a backlog one claim serves several deliveries.
+        self.slack_pool = SlotPool(
+            "slack",
+            slack_concurrency,
+            self._deliver_safely,
+            wake,
+            prefetch=_SLACK_PREFETCH * slack_concurrency,
+        )
         self.callback_pool = SlotPool("callback", callback_concurrency, self._deliver_safely, wake)
         self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
         # Outcomes that could not be written (database down): written on a later cycle.
@@ -117,11 +127,13 @@ class OutboxWorker:
         """Stops claiming, lets in-flight deliveries finish briefly, hands back the rest."""
         self.stop_claiming()
         self._thread.join(timeout=2)
+        # Rows prefetched but not started are handed back with whatever is still in flight.
+        waiting = self.slack_pool.drop_waiting() + self.callback_pool.drop_waiting()
         deadline = time.monotonic() + _SHUTDOWN_GRACE
         while self._in_flight() and time.monotonic() < deadline:
             time.sleep(0.05)
         self._flush_unrecorded()
-        left = self._in_flight()
+        left = self._in_flight() + waiting
         if left:
             try:
                 outbox.release(self.db, left)
@@ -308,9 +320,12 @@ class OutboxWorker:
         """Delivers a Slack row; for a posted item, the channel and ts to record."""
         now = self.now()
         # The item and what its messages show, in one read.
-        rendering = self.slack.rendering(row.item_id) if kind != OutboxKind.POST_DIGEST else None
+        of_no_item = (OutboxKind.POST_DIGEST, OutboxKind.PUBLISH_HOME)
+        rendering = self.slack.rendering(row.item_id) if kind not in of_no_item else None
         item = rendering.item if rendering is not None else None
         method = RateLimits.UPDATE if kind == OutboxKind.UPDATE_ITEM else RateLimits.POST
+        if kind == OutboxKind.PUBLISH_HOME:
+            method = "views.publish"  # its own limit: a busy channel never holds Homes back
         item_channel_kinds = (OutboxKind.POST_ITEM, OutboxKind.UPDATE_ITEM, OutboxKind.POST_THREAD)
         channel = item.channel if item is not None and kind in item_channel_kinds else None
         wait = self.limits.wait_seconds(method, channel, now)
@@ -340,6 +355,11 @@ class OutboxWorker:
                     look_first=self._may_have_reached_slack(row),
                     rendering=rendering,
                 )
+            elif kind == OutboxKind.PUBLISH_HOME:
+                self.slack.publish_home(str(row.payload["user"]))
+            elif kind == OutboxKind.POST_HANDOVER:
+                assert rendering is not None
+                self.slack.post_handover(rendering, str(row.payload["to"]), str(row.payload["by"]))
             else:
                 assert item is not None
                 self.slack.update_item(item, rendering=rendering)

@@ -23,7 +23,7 @@ from bot.scheduler import create_scheduler
 from bot.settings import Settings
 from bot.signals import ChangeSignals
 from bot.slack_app import create_bolt_app, create_web_client
-from commands import EventBus, ItemChanged
+from commands import EventBus, ItemChanged, queue
 from handlers import HandlerDeps
 from storage.db import Database
 from storage.migrate import migrate
@@ -63,7 +63,9 @@ class Runtime:
         self.events = EventBus()
         self.events.subscribe(self.metrics.on_event)
         self.events.subscribe(self.signals.on_event)
-        deps = HandlerDeps(db=self.db, now=now, events=self.events)
+        deps = HandlerDeps(
+            db=self.db, now=now, events=self.events, wake_outbox=self.signals.outbox.set
+        )
         self.bolt = create_bolt_app(settings, self.slack, deps)
         self.http = create_http_app(
             db=self.db,
@@ -109,6 +111,7 @@ class Runtime:
             health=self.metrics.health,
         )
         self.events.subscribe(self._wake_clock)
+        self.events.subscribe(self._refresh_homes)
         self.digest = DigestJob(
             db=self.db,
             rules=self.rules,
@@ -128,6 +131,11 @@ class Runtime:
         """A new deadline may be earlier than the one the clock will wake for."""
         if event.deadline is not None:
             self.clock.wake_at(event.deadline)
+
+    def _refresh_homes(self, event: ItemChanged) -> None:
+        """The App Homes that show the item, of people who opened theirs (through the outbox)."""
+        if queue.refresh_homes(self.db, event, now=self.now()):
+            self.signals.outbox.set()
 
     def check_slack(self) -> None:
         """A wrong token stops the bot; Slack being unreachable only warns (items queue)."""

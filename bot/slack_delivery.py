@@ -10,13 +10,15 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import digest_publisher
+from bot import digest_publisher, user_groups
 from bot.delivery import GiveUp
+from commands.queue import home_state
 from digest.model import Period
-from handlers.blocks import escalation_message, item_message
+from handlers.blocks import SpotNotes, escalation_message, item_message
+from handlers.home_blocks import hand_over_dm, home_view
 from handlers.text import cut, escape
 from rules import LoadedRules
-from storage import digests, escalations, reviews
+from storage import digests, escalations, queue, reviews
 from storage.db import Database
 from storage.models import Decision, ReviewItem, SpotCheck
 
@@ -57,10 +59,10 @@ class SlackDelivery:
 
     def _rendered(
         self, item: ReviewItem, rendering: reviews.Rendering | None
-    ) -> tuple[Decision | None, list[str], list[SpotCheck]]:
+    ) -> tuple[Decision | None, list[str], list[SpotCheck], SpotNotes]:
         if rendering is None or rendering.item is not item:
             rendering = self.rendering(item.id)
-        return rendering.decision, rendering.approvers, rendering.spot_checks
+        return rendering.decision, rendering.approvers, rendering.spot_checks, rendering.spot_notes
 
     def find_earlier_post(
         self, channel: str, since: datetime, matches: Callable[[dict[str, Any]], bool]
@@ -144,7 +146,18 @@ class SlackDelivery:
         if message is None or message.ts:
             return
         channel = message.target
-        if channel[0] in "UW":  # a person: by direct message
+        # User groups (S…) are resolved now and recorded (bot.user_groups, issue 13).
+        only = channel if channel[0] == "S" else None
+        groups = user_groups.resolve(
+            self.db, self.slack, item, message.level, now=self.now(), only=only
+        )
+        if only and groups and groups[0].error is None:
+            return  # each member is sent it by DM: those posts are queued
+        if groups:  # re-read: every message shows the members, or the warning
+            item, rendering = self.item(item.id), None
+        if only:  # unresolvable: to the step's channel (else the item's), with a warning
+            channel = user_groups.fallback_channel(item, message.level)
+        elif channel[0] in "UW":  # a person: by direct message
             channel = self.slack.conversations_open(users=channel)["channel"]["id"]
         if look_first:
             level = message.level
@@ -160,7 +173,7 @@ class SlackDelivery:
             if ts is not None:
                 escalations.mark_message_posted(self.db, message_id, channel=channel, ts=ts)
                 return
-        decision, approvers, _checks = self._rendered(item, rendering)
+        decision, approvers, *_spot = self._rendered(item, rendering)
         text, blocks = escalation_message(
             item, decision, approvers, message.level, self.permalink(item)
         )
@@ -213,9 +226,9 @@ class SlackDelivery:
 
     def update_item(self, item: ReviewItem, *, rendering: reviews.Rendering | None = None) -> None:
         """Every message of the item shows its current state: original and escalations."""
-        decision, approvers, checks = self._rendered(item, rendering)
+        decision, approvers, checks, notes = self._rendered(item, rendering)
         if item.message_ts:
-            text, blocks = item_message(item, decision, approvers, checks)
+            text, blocks = item_message(item, decision, approvers, checks, notes)
             self.slack.chat_update(
                 channel=item.channel, ts=item.message_ts, text=text, blocks=blocks
             )
@@ -227,6 +240,31 @@ class SlackDelivery:
                 self.slack.chat_update(
                     channel=message.channel, ts=message.ts, text=text, blocks=blocks
                 )
+
+    def publish_home(self, user: str) -> None:
+        """Publishes the person's App Home as it is now: rendered at delivery, so a late
+        delivery is never stale (a change during it queues the next publish)."""
+        viewer = queue.start_home_publish(self.db, user, now=self.now())
+        if viewer is None:
+            raise GiveUp("that person never opened the Home")
+        state = home_state(
+            self.db, user, now=self.now(), offset=viewer.page_offset, size=viewer.page_size
+        )
+        self.slack.views_publish(user_id=user, view=home_view(state, self.permalink))
+
+    def post_handover(self, rendering: reviews.Rendering, to: str, by: str) -> None:
+        """The item, with its buttons, by DM to the person it was handed to."""
+        item = rendering.item
+        channel = self.slack.conversations_open(users=to)["channel"]["id"]
+        text, blocks = hand_over_dm(item, rendering.decision, by, self.permalink(item))
+        self.slack.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": "hitl_handover", "event_payload": {"item_id": item.id}},
+        )
 
     def post_digest(self, run_id: int) -> None:
         """Posts a claimed digest; each part is recorded, so a retry repeats none of it."""

@@ -2,9 +2,12 @@
 does (ask the next people, or apply `on_exhausted`) and announces it."""
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from commands.events import ChangeKind, EventBus, ItemChanged
+from commands.reminders import level_reminder
 from rules import Route, escalation
 from storage import escalations
 from storage.db import Database
@@ -38,22 +41,39 @@ def plan_firing(item: ReviewItem, step: EscalationStepRow) -> Firing:
     if step.exhaust:
         return Firing(exhaust_status=exhausted_status(route))
     chain_step = escalation.step_at(route, step.step_index)
+    next_step = step_plan(escalation.deadline_after(route, step.step_index, step.due_at))
     return Firing(
         to=list(chain_step.to),
         channel=chain_step.channel,
-        next_step=step_plan(escalation.deadline_after(route, step.step_index, step.due_at)),
+        next_step=next_step,
+        reminder=level_reminder(
+            route, item.escalation_level + 1, step.due_at, next_step.due_at if next_step else None
+        ),
     )
 
 
+# Words the short note in the original message's thread (to, channel, when): the
+# composition passes the Slack renderer's (handlers.blocks.escalation_note).
+ThreadNote = Callable[[list[str], str | None, datetime], str]
+
+
 def fire_steps(
-    db: Database, step_ids: list[int], *, now: datetime, events: EventBus
+    db: Database,
+    step_ids: list[int],
+    *,
+    now: datetime,
+    events: EventBus,
+    thread_note: ThreadNote | None = None,
 ) -> list[FireResult]:
     """Fires claimed steps in one transaction, then announces each one that did something
-    (a step already fired, or whose item was decided first, is stale and says nothing)."""
+    (a step already fired, or whose item was decided first, is stale and says nothing).
+    With `thread_note`, each escalation also queues that note in the original's thread."""
     planned: dict[str, tuple[str, Firing]] = {}  # item id -> (route, what its step did)
 
     def plan(item: ReviewItem, step: EscalationStepRow) -> Firing:
         firing = plan_firing(item, step)
+        if thread_note is not None and firing.exhaust_status is None:
+            firing = replace(firing, thread_note=thread_note(firing.to, firing.channel, now))
         planned[item.id] = (item.route, firing)
         return firing
 

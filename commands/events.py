@@ -21,6 +21,9 @@ class ChangeKind(StrEnum):
     SPOT_CHECKED = "spot_checked"  # a verdict on an auto-approved item
     ESCALATED = "escalated"  # a due step asked the next people
     EXHAUSTED = "exhausted"  # the chain ran out: expired or rejected by hitl
+    TAKEN = "taken"  # someone is on it ("Take it"); others may still decide
+    HANDED_OVER = "handed_over"  # someone else is on it now, and was sent it by DM
+    COMMENTED = "commented"  # a reply in its thread was recorded, edited or deleted
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from typing import Any
 
 from commands.escalation import first_step
 from commands.events import ChangeKind, EventBus, ItemChanged
+from commands.reminders import first_reminder
 from rules import LoadedRules, may_decide, route_item
-from storage import reviews
+from storage import groups, reviews
 from storage.db import Database
 from storage.models import ReviewItem, Status
 from storage.reviews import Created, DecideResult, NewItem, Outcome
@@ -28,8 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def escalated_to(item: ReviewItem) -> list[str]:
-    """Users the item was escalated to, who may decide it from then on."""
-    return [user for escalation in item.escalations for user in escalation.get("to", [])]
+    """Users the item was escalated to (user groups by their recorded members), who may
+    decide it from then on."""
+    return groups.escalated_people(item)
 
 
 def may_decide_item(item: ReviewItem, user_id: str) -> bool:
@@ -60,6 +62,7 @@ def differing_fields(item: ReviewItem, new: NewItem) -> list[str]:
         "workflow": item.workflow,
         "title": item.title,
         "output": item.output,
+        "output_schema": item.output_schema,
         "confidence": item.confidence,
         "context": item.context,
         "links": item.links,
@@ -70,6 +73,7 @@ def differing_fields(item: ReviewItem, new: NewItem) -> list[str]:
         "workflow": new.workflow,
         "title": new.title,
         "output": new.output,
+        "output_schema": new.output_schema,
         "confidence": new.confidence,
         "context": new.context,
         "links": new.links,
@@ -95,6 +99,16 @@ def _existing(created: Created, new: NewItem) -> Created | ExternalIdConflict:
     return ExternalIdConflict(created, differing) if differing else created
 
 
+def _stored(db: Database, new: NewItem) -> Created | ExternalIdConflict | None:
+    """The item stored earlier with the same `external_id`, if any."""
+    if new.external_id is None:
+        return None
+    existing = reviews.find_by_external_id(db, new.agent, new.external_id)
+    if existing is None:
+        return None
+    return _existing(Created(existing, reviews.get_decision(db, existing.id), False), new)
+
+
 def submit(
     db: Database,
     loaded: LoadedRules,
@@ -106,16 +120,14 @@ def submit(
 ) -> Created | NoRoute | ExternalIdConflict:
     """Routes and stores a new item (a resubmission with the same `external_id` returns
     the stored one). `sample` stands in for the spot-check draw in tests."""
-    if new.external_id is not None:
-        existing = reviews.find_by_external_id(db, new.agent, new.external_id)
-        if existing is not None:
-            found = Created(existing, reviews.get_decision(db, existing.id), created=False)
-            return _existing(found, new)
+    # A resubmission (same `external_id`) is found by the insert's unique key, not by a
+    # read before it: every first submission would pay for that read.
     decision = route_item(
         loaded.rules, workflow=new.workflow, agent=new.agent, confidence=new.confidence
     )
     if decision is None:
-        return NoRoute(workflow=new.workflow, agent=new.agent)
+        stored = _stored(db, new)
+        return stored if stored is not None else NoRoute(new.workflow, new.agent)
     route = decision.route
     # Auto-approved items skip people, except a spot-check share the route asks for.
     draw = random.random() if sample is None else sample
@@ -127,6 +139,7 @@ def submit(
         channel=route.owner.channel,
         auto_approved=decision.auto_approved,
         first_step=None if decision.auto_approved else first_step(route, now),
+        first_reminder=None if decision.auto_approved else first_reminder(route, now),
         post_to_slack=not decision.auto_approved or spot_check,
     )
     result = reviews.create_item(db, new, routing, now=now)
@@ -184,7 +197,7 @@ def approve(
     source: str,
     now: datetime,
     events: EventBus,
-    edited_output: str | None = None,
+    edited_output: str | dict[str, Any] | None = None,
 ) -> DecideResult:
     """One person's approval (an edit approves the new text); the item is decided once as
     many people agree as its frozen route requires (four eyes)."""
@@ -217,7 +230,7 @@ def reject(
     item = reviews.get_item(db, item_id)
     if item is None:
         return DecideResult(Outcome.NOT_FOUND)
-    if reason is None or reason not in item.frozen_route().reject_reasons:
+    if reason is None or reason not in item.frozen_route().reason_ids():
         return DecideResult(Outcome.INVALID_REASON, item)
     result = reviews.decide(
         db,
@@ -264,6 +277,7 @@ class SpotCheckOutcome(StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     NOT_AUTO_APPROVED = "not_auto_approved"
+    INVALID_REASON = "invalid_reason"  # a reason the item's route does not list
 
 
 @dataclass(frozen=True)
@@ -281,15 +295,24 @@ def spot_check(
     source: str,
     now: datetime,
     events: EventBus,
+    reason: str | None = None,
+    note: str | None = None,
 ) -> SpotCheckResult:
-    """A person's verdict ("ok" or "wrong") on an auto-approved item; the item itself
-    never changes, the digest reads the verdicts."""
+    """A person's verdict ("ok" or "wrong") on an auto-approved item; "wrong" may say why,
+    with one of the reasons of the item's frozen route (any other is refused) and a note.
+    The item itself never changes; the digest reads the verdicts."""
     item = reviews.get_item(db, item_id)
     if item is None:
         return SpotCheckResult(SpotCheckOutcome.NOT_FOUND)
     if not may_decide_item(item, by):
         return SpotCheckResult(SpotCheckOutcome.FORBIDDEN, item)
-    checked = reviews.record_spot_check(db, item_id, by=by, verdict=verdict, now=now)
+    if reason is not None and reason not in item.frozen_route().reason_ids():
+        return SpotCheckResult(SpotCheckOutcome.INVALID_REASON, item)
+    if verdict == "ok":
+        reason = note = None
+    checked = reviews.record_spot_check(
+        db, item_id, by=by, verdict=verdict, now=now, reason=reason, note=note
+    )
     if checked is None:
         return SpotCheckResult(SpotCheckOutcome.NOT_AUTO_APPROVED, item)
     log.info("spot check %s by %s", verdict, by, extra={"item_id": item_id})

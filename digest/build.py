@@ -1,8 +1,10 @@
 """Builds the digest of a period: SQL aggregates in, ranked friction and suggestions out."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from digest import model
+from digest.field_edits import recurring_field_edits
 from digest.figures import decision_minutes, groups, total, two_periods
 from digest.friction import (
     Linker,
@@ -22,6 +24,7 @@ from digest.suggestions import (
 from rules import RulesFile
 from storage import digest_queries as q
 from storage.db import Database
+from storage.digest_decisions import decisions
 
 
 def build_digest(
@@ -40,15 +43,22 @@ def build_digest(
     )
     link = linker(team_url)
     periods = two_periods(period, previous)
-    # Each question is asked once, for both periods where it concerns both.
-    counts = q.group_counts(db, periods)
-    minutes = decision_minutes(db, periods)
-    routes = groups(counts, minutes, "route")
-    workflows = groups(counts, minutes, "workflow")
-    rejected = rejections(db, periods, link)
-    edits = recurring_edits(db, period, link)
-    escalated = escalated_owners(db, period, rules, counts[0]["route"])
-    bands = window_bands(db, period)
+    # A second thread diffs the edits (in Python) and counts the confidence bands while
+    # this one aggregates the rest: SQLite (in this process) and PostgreSQL work without
+    # holding the GIL, so with a second core the two halves overlap. Neither depends on
+    # the other's results.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as pool:
+        mined = pool.submit(recurring_edits, db, period, link)
+        banded = pool.submit(window_bands, db, period)
+        # Each question is asked once, for both periods where it concerns both.
+        counts = q.group_counts(db, periods)
+        minutes = decision_minutes(db, periods)
+        routes = groups(counts, minutes, "route")
+        workflows = groups(counts, minutes, "workflow")
+        decided = decisions(db, periods)
+        rejected = rejections(db, periods, decided, link)
+        escalated = escalated_owners(decided, rules, counts[0]["route"])
+        edits, bands = mined.result(), banded.result()
     return model.Digest(
         period=period,
         previous_period=previous,
@@ -59,7 +69,8 @@ def build_digest(
         top_friction=rank(rejected, edits, escalated, workflows),
         rejections=rejected,
         recurring_edits=edits,
-        reviewer_waits=reviewer_waits(db, period),
+        recurring_field_edits=recurring_field_edits(db, period, link),
+        reviewer_waits=reviewer_waits(decided),
         escalated_owners=escalated,
         suggestions=[
             *earned_thresholds(bands, rules),

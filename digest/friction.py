@@ -9,6 +9,7 @@ from digest.stats import rate_rising
 from rules import RulesFile
 from storage import digest_queries as q
 from storage.db import Database
+from storage.digest_decisions import Decisions
 
 Linker = Callable[[q.Example], model.Example]
 ESCALATED_OWNER_SHARE = 0.5
@@ -16,8 +17,11 @@ ESCALATED_OWNER_MIN_ITEMS = 10
 MIN_REJECTIONS_FOR_FRICTION = 3
 
 
-def rejections(db: Database, periods: q.TwoPeriods, link: Linker) -> list[model.RejectionGroup]:
-    now, previous = q.rejection_reasons(db, periods)
+def rejections(
+    db: Database, periods: q.TwoPeriods, decided: Decisions, link: Linker
+) -> list[model.RejectionGroup]:
+    """`decided`: digest_decisions.decisions of the periods."""
+    now, previous = decided.rejections
     before = {(r.route, r.reason): r.count for r in previous}
     examples = q.rejection_examples(db, periods.since, periods.until) if now else {}
     per_route: dict[str, int] = {}
@@ -80,16 +84,16 @@ def recurring_edits(db: Database, period: model.Period, link: Linker) -> list[mo
             harvest()
             workflow, miner = row.workflow, EditMiner()
         assert miner is not None
-        miner.add(row.item_id, row.output, row.final_output)
+        if isinstance(row.output, str) and isinstance(row.final_output, str):
+            miner.add(row.item_id, row.output, row.final_output)  # structured: field_edits
     harvest()
     found.sort(key=lambda edit: -edit.items)
     return found
 
 
-def reviewer_waits(db: Database, period: model.Period) -> list[model.ReviewerWait]:
-    waits = sorted(
-        q.reviewer_waits(db, period.since, period.until), key=lambda w: -w.average_minutes
-    )
+def reviewer_waits(decided: Decisions) -> list[model.ReviewerWait]:
+    """`decided`: digest_decisions.decisions of the periods."""
+    waits = sorted(decided.reviewer_waits, key=lambda w: -w.average_minutes)
     return [
         model.ReviewerWait(
             user=w.user,
@@ -102,11 +106,12 @@ def reviewer_waits(db: Database, period: model.Period) -> list[model.ReviewerWai
 
 
 def escalated_owners(
-    db: Database, period: model.Period, rules: RulesFile, counts: dict[str, q.GroupCounts]
+    decided: Decisions, rules: RulesFile, counts: dict[str, q.GroupCounts]
 ) -> list[model.EscalatedOwner]:
-    """`counts`: the period's q.group_counts per route."""
+    """`decided`: digest_decisions.decisions of the periods; `counts`: the period's
+    q.group_counts per route."""
     deciders: dict[str, dict[str, int]] = {}
-    for row in q.escalation_deciders(db, period.since, period.until):
+    for row in decided.escalation_deciders:
         deciders.setdefault(row.route, {})[row.user] = row.decided
     owners = []
     for route in rules.routes:

@@ -1,5 +1,6 @@
 """The digest as Markdown, for `hitl digest` and for pasting into an operating review."""
 
+from digest.field_edits import describe as describe_field_edit
 from digest.model import Change, Digest, Example, Figures, GroupFigures
 
 
@@ -113,6 +114,11 @@ def render(digest: Digest) -> str:
             f"- **{edit.workflow}**: {what} — in {edit.items} of {edit.edited_items} edited items"
         )
         lines += [f"  - {_example(example)}" for example in edit.examples]
+    if digest.recurring_field_edits:
+        lines += ["", "## Fields reviewers keep changing", ""]
+    for field_edit in digest.recurring_field_edits[:10]:
+        lines.append(f"- **{field_edit.workflow}**: {describe_field_edit(field_edit)}")
+        lines += [f"  - {_example(example)}" for example in field_edit.examples]
     lines += ["", "## Where items wait", ""]
     for wait in digest.reviewer_waits:
         lines.append(

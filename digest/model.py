@@ -87,6 +87,21 @@ class RecurringEdit(BaseModel):
     examples: list[Example]
 
 
+class RecurringFieldEdit(BaseModel):
+    """A field of structured items reviewers keep changing (digest/field_edits.py)."""
+
+    workflow: str
+    field: str = Field(description="the field's key")
+    kind: Literal["corrected", "switched_on", "switched_off", "cleared", "filled"]
+    items: int
+    edited_items: int = Field(description="edited structured items of the workflow")
+    share_of_edits: float
+    typical_before: str = Field(description="the most frequent change's old value, as shown")
+    typical_after: str = Field(description="and its new value")
+    typical_items: int = Field(description="items that made exactly the typical change")
+    examples: list[Example]
+
+
 class ReviewerWait(BaseModel):
     user: str
     decided: int
@@ -137,6 +152,7 @@ class Digest(BaseModel):
     top_friction: list[Friction]
     rejections: list[RejectionGroup]
     recurring_edits: list[RecurringEdit]
+    recurring_field_edits: list[RecurringFieldEdit] = Field(default_factory=list)
     reviewer_waits: list[ReviewerWait]
     escalated_owners: list[EscalatedOwner]
     suggestions: list[Suggestion]

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from handlers import blocks, decisions
+from handlers import blocks, decisions, modals
 from handlers.deps import HandlerDeps
 from handlers.payloads import Click, click_in
 from storage.models import ReviewItem
@@ -38,12 +38,23 @@ def register(app: App, deps: HandlerDeps) -> None:
         _tell(respond, reply)
 
     @app.action(blocks.SPOT_OK)
-    @app.action(blocks.SPOT_WRONG)
-    def spot_check(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
+    def spot_ok(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
         click = click_in(context)
-        reply = _attempt(click, lambda: _spot_check(deps, click))
+        reply = _attempt(click, lambda: _spot_ok(deps, click))
         ack()
         _tell(respond, reply)
+
+    @app.action(blocks.SPOT_WRONG)
+    def spot_wrong(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """The Wrong button asks why first: the modal's submission records the verdict."""
+        click = click_in(context)
+        item = _attempt(click, lambda: _spot_checkable(deps, click))
+        ack()
+        if isinstance(item, str):
+            _tell(respond, item)
+            return
+        view = modals.spot_wrong_modal(item, decisions.route_of(item))
+        client.views_open(trigger_id=click.trigger_id, view=view)
 
     @app.action(blocks.EDIT)
     def edit(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -53,7 +64,7 @@ def register(app: App, deps: HandlerDeps) -> None:
         if isinstance(item, str):
             _tell(respond, item)
             return
-        client.views_open(trigger_id=click.trigger_id, view=blocks.edit_modal(item))
+        client.views_open(trigger_id=click.trigger_id, view=modals.edit_modal(item))
 
     @app.action(blocks.REJECT)
     def reject(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -63,10 +74,11 @@ def register(app: App, deps: HandlerDeps) -> None:
         if isinstance(item, str):
             _tell(respond, item)
             return
-        reasons = decisions.route_of(item).reject_reasons
-        client.views_open(trigger_id=click.trigger_id, view=blocks.reject_modal(item, reasons))
+        view = modals.reject_modal(item, decisions.route_of(item))
+        client.views_open(trigger_id=click.trigger_id, view=view)
 
     @app.action(blocks.VIEW_OUTPUT)
+    @app.action(blocks.VIEW_ORIGINAL)
     def view_output(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
         click = click_in(context)
         item = _attempt(click, lambda: _viewable(deps, click))
@@ -74,7 +86,11 @@ def register(app: App, deps: HandlerDeps) -> None:
         if isinstance(item, str):
             _tell(respond, item)
             return
-        client.views_open(trigger_id=click.trigger_id, view=blocks.full_output_modal(item))
+        if click.action_id == blocks.VIEW_ORIGINAL:
+            view = modals.original_modal(item)
+        else:
+            view = modals.full_output_modal(item)
+        client.views_open(trigger_id=click.trigger_id, view=view)
 
 
 def _approve(deps: HandlerDeps, click: Click) -> str | None:
@@ -85,12 +101,19 @@ def _approve(deps: HandlerDeps, click: Click) -> str | None:
     return decisions.outcome_message(result, click.user_id)
 
 
-def _spot_check(deps: HandlerDeps, click: Click) -> str | None:
+def _spot_ok(deps: HandlerDeps, click: Click) -> str | None:
     item, refusal = decisions.clicked_item(deps, click)
     if item is None:
         return refusal
-    verdict = "ok" if click.action_id == blocks.SPOT_OK else "wrong"
-    return decisions.spot_check(deps, click.item_id, click.user_id, verdict)
+    return decisions.spot_check(deps, click.item_id, click.user_id, "ok")
+
+
+def _spot_checkable(deps: HandlerDeps, click: Click) -> ReviewItem | str:
+    """The item, when this person may judge its auto-approval; else why not."""
+    item, refusal = decisions.clicked_item(deps, click)
+    if item is None:
+        return refusal or decisions.NO_ITEM
+    return decisions.check_can_spot_check(item, click.user_id) or item
 
 
 def _decidable(deps: HandlerDeps, click: Click) -> ReviewItem | str:

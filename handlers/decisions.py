@@ -2,6 +2,7 @@
 `commands`; this module finds the item a click is about and words the replies."""
 
 import logging
+from typing import Any
 
 import commands
 from commands.items import escalated_to
@@ -33,7 +34,11 @@ def allowed(item: ReviewItem, user_id: str) -> bool:
 
 
 def approve(
-    deps: HandlerDeps, item_id: str, user_id: str, *, edited_output: str | None = None
+    deps: HandlerDeps,
+    item_id: str,
+    user_id: str,
+    *,
+    edited_output: str | dict[str, Any] | None = None,
 ) -> DecideResult:
     """An approval (or an edit, which approves the new text); four-eyes routes count them."""
     return commands.approve(
@@ -108,13 +113,23 @@ def outcome_message(result: DecideResult, user_id: str) -> str | None:
     return already_decided_text(result)
 
 
-def spot_check(deps: HandlerDeps, item_id: str, user_id: str, verdict: str) -> str | None:
-    """Records a spot-check verdict; returns what to tell the user when it was refused."""
+def spot_check(
+    deps: HandlerDeps,
+    item_id: str,
+    user_id: str,
+    verdict: str,
+    reason: str | None = None,
+    note: str | None = None,
+) -> str | None:
+    """Records a spot-check verdict ("wrong" with one of the route's reasons); returns
+    what to tell the user when it was refused."""
     result = commands.spot_check(
         deps.db,
         item_id,
         by=user_id,
         verdict=verdict,
+        reason=reason,
+        note=note,
         source="slack",
         now=deps.now(),
         events=deps.events,
@@ -125,7 +140,16 @@ def spot_check(deps: HandlerDeps, item_id: str, user_id: str, verdict: str) -> s
         return NO_ITEM
     if result.outcome == commands.SpotCheckOutcome.FORBIDDEN:
         return refusal_text(result.item)
+    if result.outcome == commands.SpotCheckOutcome.INVALID_REASON:
+        return UNKNOWN_REASON
     return NOT_AUTO_APPROVED
+
+
+def check_can_spot_check(item: ReviewItem, user_id: str) -> str | None:
+    """Before the "Wrong" modal opens: None when this person may judge the item."""
+    if item.status != Status.AUTO_APPROVED:
+        return NOT_AUTO_APPROVED
+    return None if allowed(item, user_id) else refusal_text(item, to="judge")
 
 
 def shows_item(

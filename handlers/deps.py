@@ -14,3 +14,5 @@ class HandlerDeps:
     now: Callable[[], datetime]
     # Commands publish their changes here; the composition decides who listens.
     events: EventBus = field(default_factory=EventBus)
+    # Wakes the outbox worker after a listener queued a row no event announces (a Home).
+    wake_outbox: Callable[[], None] = lambda: None

@@ -69,6 +69,9 @@ class InputState(_Shape):
     type: ShortText
     value: Annotated[str, StringConstraints(max_length=3000)] | None = None
     selected_option: _Option | None = None
+    # A structured item's Edit modal (issue 11): checkboxes and datepickers.
+    selected_options: list[_Option] | None = Field(None, max_length=10)
+    selected_date: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
 
 
 class _State(_Shape):

@@ -1,4 +1,5 @@
-"""Modal submissions: the edited output, or the rejection reason and note.
+"""Modal submissions: the edited output, the rejection reason and note, or why a
+spot-checked auto-approval was wrong.
 
 The decision is made before acknowledging: a refusal is shown inside the modal, which
 Slack only allows in the acknowledgement itself."""
@@ -10,10 +11,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from sqlalchemy.exc import SQLAlchemyError
 
-from handlers import blocks, decisions
+from handlers import blocks, decisions, structured_modal
 from handlers.deps import HandlerDeps
 from handlers.payloads import Submission, submission_in
+from storage import reviews
+from storage.models import ReviewItem
 from storage.reviews import Outcome
+from structured import field_changes
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,14 @@ def register(app: App, deps: HandlerDeps) -> None:
     def submit_edit(ack: Ack, context: dict[str, Any]) -> None:
         submission = submission_in(context)
         text, first_block = submission.edited_output()
+        try:  # a structured item's modal is read back by its fields (issue 11)
+            item = reviews.get_item(deps.db, submission.item_id)
+        except SQLAlchemyError as error:
+            _ack_result(ack, _did_not_take(submission, error), first_block)
+            return
+        if item is not None and isinstance(item.output, dict):
+            _submit_structured_edit(ack, deps, submission, item)
+            return
         if not text.strip():
             ack(response_action="errors", errors={first_block: "The output cannot be empty."})
             return
@@ -46,8 +58,52 @@ def register(app: App, deps: HandlerDeps) -> None:
             problem = _did_not_take(submission, error)
         _ack_result(ack, problem, blocks.REASON_BLOCK)
 
+    @app.view(blocks.SPOT_WRONG_CALLBACK)
+    def submit_spot_wrong(ack: Ack, context: dict[str, Any]) -> None:
+        submission = submission_in(context)
+        if submission.reject_reason() is None:  # the modal's reason is required
+            _ack_result(ack, decisions.UNKNOWN_REASON, blocks.REASON_BLOCK)
+            return
+        try:
+            problem = decisions.spot_check(
+                deps,
+                submission.item_id,
+                submission.user_id,
+                "wrong",
+                submission.reject_reason(),
+                submission.reject_note(),
+            )
+        except SQLAlchemyError as error:
+            problem = _did_not_take(submission, error)
+        _ack_result(ack, problem, blocks.REASON_BLOCK)
 
-def _approve_edit(deps: HandlerDeps, submission: Submission, text: str) -> str | None:
+
+def _submit_structured_edit(
+    ack: Ack, deps: HandlerDeps, submission: Submission, item: ReviewItem
+) -> None:
+    """Each field's problem is shown on its input and nothing is decided; an edit that
+    changes nothing is an approval (of the output, or of the proposal waiting)."""
+    if any(key.startswith(blocks.OUTPUT_BLOCK_PREFIX) for key in submission.values):
+        text, first_block = submission.edited_output()  # the JSON modal of a large item
+        edited, problem = structured_modal.edited_json(item, text)
+        errors = {first_block: problem} if problem else {}
+    else:
+        edited, errors = structured_modal.edited_fields(item, submission.values)
+        first_block = next(iter(errors), f"{structured_modal.FIELD_BLOCK_PREFIX}0")
+    if edited is None:
+        ack(response_action="errors", errors={k: _plain(v)[:2000] for k, v in errors.items()})
+        return
+    unchanged = not field_changes(structured_modal.current_values(item), edited)
+    try:
+        problem = _approve_edit(deps, submission, None if unchanged else edited)
+    except SQLAlchemyError as error:
+        problem = _did_not_take(submission, error)
+    _ack_result(ack, problem, first_block)
+
+
+def _approve_edit(
+    deps: HandlerDeps, submission: Submission, text: str | dict[str, Any] | None
+) -> str | None:
     result = decisions.approve(deps, submission.item_id, submission.user_id, edited_output=text)
     if result.outcome == Outcome.APPROVAL_RECORDED:
         return None  # the edit stands as a proposal; the message shows it

@@ -88,7 +88,10 @@ def allowed_keys(loc: Sequence[str | int]) -> list[str]:
         else:
             return []
     annotation = _without_none(annotation)
-    return list(annotation.model_fields) if _is_model(annotation) else []
+    if not _is_model(annotation):
+        return []
+    # As written in the file: `hours.from`, not the Python name of the field.
+    return [info.alias or name for name, info in annotation.model_fields.items()]
 
 
 def _is_model(annotation: Any) -> bool:

@@ -5,12 +5,15 @@ start with BEGIN IMMEDIATE so two claimers never both read "free" and both take 
 PostgreSQL claims with FOR UPDATE SKIP LOCKED instead (see the queries that claim).
 """
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
 _IMMEDIATE = "hitl_begin_immediate"
@@ -42,6 +45,34 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# A pooled connection idle this long is checked (SELECT 1) before use: the server may have
+# restarted meanwhile. One in use moments ago is not: `pool_pre_ping` would add a round
+# trip to each of the 4 transactions of an item's submit and post.
+_PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < _PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool drops this connection and checks out another (a new one if needed).
+            raise DisconnectionError(f"stale pooled connection: {error}") from error
+
+
 class Database:
     """One engine per process; `read()` and `write()` hand out short transactions."""
 
@@ -55,11 +86,19 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout_seconds}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=10, max_overflow=20)
         self.engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine, int(busy_timeout_seconds * 1000))
+        else:
+            _ping_after_idle(self.engine)
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
+        # SQLite has one writer at a time. Writers of this process queue on this lock
+        # instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and
+        # so adds tens of ms to a request that meets the outbox's write. Other processes
+        # are still waited for by the busy timeout.
+        self._sqlite_writer = threading.RLock() if self.is_sqlite else None
+        self._writer_wait_seconds = busy_timeout_seconds
 
     @property
     def is_sqlite(self) -> bool:
@@ -77,8 +116,16 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any error."""
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        writer = self._sqlite_writer
+        # Past the wait, SQLite's own busy timeout decides (and may fail the write).
+        queued = writer is not None and writer.acquire(timeout=self._writer_wait_seconds)
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        finally:
+            if queued:
+                assert writer is not None
+                writer.release()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -15,7 +15,7 @@ from sqlalchemy import Table, insert
 from sqlmodel import Session, SQLModel, col, select
 from ulid import ULID
 
-from storage import deadlines
+from storage import deadlines, reminders
 from storage.db import Database
 from storage.deadlines import StepPlan
 from storage.models import (
@@ -25,6 +25,7 @@ from storage.models import (
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
+    ReminderRow,
     ReviewItem,
     Status,
     StepStatus,
@@ -40,6 +41,8 @@ class Firing:
     channel: str | None = None  # None: each person by direct message
     next_step: StepPlan | None = None
     exhaust_status: Status | None = None  # for the "chain ran out" row: expired or rejected
+    reminder: reminders.ReminderPlan | None = None  # the new level's first reminder
+    thread_note: str | None = None  # mrkdwn replied in the original's thread (POST_THREAD)
 
 
 class FireOutcome(StrEnum):
@@ -92,6 +95,7 @@ class _Rows:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    reminders: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _fire_batch(
@@ -157,6 +161,7 @@ def _write(session: Session, rows: _Rows, now: datetime) -> None:
         (_table(EscalationStepRow), rows.steps),
         (_table(OutboxMessage), rows.outbox),
         (_table(AuditEvent), rows.audit),
+        (_table(ReminderRow), rows.reminders),
     ):
         if values:
             session.execute(insert(table), values)
@@ -278,9 +283,15 @@ def _escalate(
     item.deadline = firing.next_step.due_at if firing.next_step else None
     if firing.next_step is not None:
         rows.steps.append(deadlines.row(item.id, firing.next_step))
+    if firing.reminder is not None:
+        rows.reminders.append(reminders.row(item.id, firing.reminder))
     # The original message learns of the escalation first; the escalation messages are
     # posted after it (their outbox rows come later), already showing the current state.
     _queue_update(item, now, waiting_for_post, rows)
+    if firing.thread_note and (item.message_ts is not None or item.id in waiting_for_post):
+        rows.outbox.append(
+            _outbox_row(item.id, OutboxKind.POST_THREAD, now, {"text": firing.thread_note})
+        )
     for target in [firing.channel] if firing.channel else firing.to:
         rows.messages.append({"item_id": item.id, "level": level, "target": target, "at": now})
     rows.audit.append(

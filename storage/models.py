@@ -4,8 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlalchemy import Enum as SqlEnum
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from rules.schema import Route
@@ -51,12 +52,18 @@ class OutboxKind(StrEnum):
     CALLBACK = "callback"  # POST the final item to the agent's callback_url
     POST_ALERT = "post_alert"  # tell people an item cannot be posted (undeliverable)
     POST_THREAD = "post_thread"  # a short reply in the item's thread (notes, reminders)
+    PUBLISH_HOME = "publish_home"  # re-publish one person's App Home ({"user": id})
+    POST_HANDOVER = "post_handover"  # DM an item to the person it was handed to
 
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
+
+
+# Like JsonColumn, but Python None is SQL NULL (queries ask `IS NULL`), not JSON null.
+JsonValue = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def _ts(**kwargs: Any) -> Any:
@@ -104,8 +111,18 @@ class ReviewItem(SQLModel, table=True):
     route_snapshot: dict[str, Any] = _json(nullable=False)
     rules_version: str = Field(max_length=64)
     title: str = Field(sa_column=Column(Text, nullable=False))
-    output: str = Field(sa_column=Column(Text, nullable=False))
-    final_output: str | None = Field(default=None, sa_column=Column(Text))
+    # A string (a text item) or a flat object (a structured item, issue 11), as JSON
+    # (migration 0010); SQL NULL, never JSON null, when there is no final output yet.
+    output: str | dict[str, Any] = Field(sa_column=Column(JsonValue, nullable=False))
+    final_output: str | dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JsonValue, nullable=True)
+    )
+    # Structured items: the agent's schema (null without one), and the fields' order as
+    # sent (JSONB keeps no key order).
+    output_schema: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JsonValue, nullable=True)
+    )
+    field_order: list[str] | None = Field(default=None, sa_column=Column(JsonValue, nullable=True))
     confidence: float
     context: dict[str, Any] = _json(nullable=False)
     links: list[dict[str, Any]] = _json(nullable=False)
@@ -130,6 +147,9 @@ class ReviewItem(SQLModel, table=True):
     # shown as undeliverable instead of waiting in silence.
     delivery_error: str | None = Field(default=None, max_length=200)
     delivery_failed_at: datetime | None = _ts(nullable=True)
+    # Who is on it ("Take it" / "Hand over"): shown on the message, never stops others.
+    taken_by: str | None = Field(default=None, max_length=100)
+    taken_at: datetime | None = _ts(nullable=True)
 
     def frozen_route(self) -> Route:
         """The route as it was when the item arrived (the one way to read `route_snapshot`)."""
@@ -140,6 +160,9 @@ class Decision(SQLModel, table=True):
     """The one final decision of an item; the unique item_id makes a second one impossible."""
 
     __tablename__ = "decision"
+    # Covers every column the digest's join of a period's items with their decisions reads
+    # (migration 0009).
+    __table_args__ = (Index("ix_decision_digest", "item_id", "source", "by", "at", "reason"),)
 
     id: int | None = Field(default=None, primary_key=True)
     item_id: str = Field(foreign_key="review_item.id", unique=True, max_length=40)
@@ -322,3 +345,67 @@ __all__ = [
     "StepStatus",
     "Worker",
 ]
+
+
+# --- the reviewer's queue (issue 10) -------------------------------------------------
+
+
+class ItemComment(SQLModel, table=True):
+    """A reply in the thread of one of the item's messages: the discussion about it."""
+
+    __tablename__ = "item_comment"
+    __table_args__ = (UniqueConstraint("channel", "ts", name="uq_item_comment_channel_ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    user_id: str = Field(max_length=100)
+    channel: str = Field(max_length=40)
+    ts: str = Field(max_length=40)  # the reply's own ts: edits and deletions name it
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _ts(nullable=False)
+    edited_at: datetime | None = _ts(nullable=True)
+    deleted_at: datetime | None = _ts(nullable=True)  # deleted in Slack: kept, not shown
+
+
+class HomeViewer(SQLModel, table=True):
+    """Someone who has opened hitl's App Home: only their Homes are kept up to date."""
+
+    __tablename__ = "home_viewer"
+
+    user_id: str = Field(primary_key=True, max_length=100)
+    opened_at: datetime = _ts(nullable=False)
+    published_at: datetime | None = _ts(nullable=True)
+    # Set while a publish is queued: a change then adds nothing (one pending per person).
+    publish_due_at: datetime | None = _ts(nullable=True)
+    # The page of waiting items shown ("Show more" widens it, "Next" moves it).
+    page_offset: int = 0
+    page_size: int = 20
+
+
+__all__ += ["HomeViewer", "ItemComment"]
+
+
+class ReminderRow(SQLModel, table=True):
+    """A reminder deadline (issue 13): reminder `seq` of escalation `level` of an item.
+
+    Claimed and fired like escalation steps (storage.reminders), so each reminder is posted
+    once across restarts and replicas; the unique key makes a second one impossible."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("item_id", "level", "seq", name="uq_reminder_item_level_seq"),
+        Index("ix_reminder_status_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: str = Field(foreign_key="review_item.id", index=True, max_length=40)
+    level: int  # the escalation level it reminds of (0: the route's owners)
+    seq: int  # 1, 2, … within the level
+    due_at: datetime = _ts(nullable=False)
+    status: StepStatus = _enum(StepStatus, StepStatus.PENDING)
+    lease_until: datetime | None = _ts(nullable=True)
+    worker_id: str | None = Field(default=None, max_length=40)
+    fired_at: datetime | None = _ts(nullable=True)
+
+
+__all__ += ["ReminderRow"]

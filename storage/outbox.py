@@ -12,13 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    update,
+)
 from sqlmodel import Session, col, select
 from ulid import ULID
 
-from storage import workers
 from storage.db import Database
-from storage.models import OutboxKind, OutboxMessage, OutboxStatus, ReviewItem
+from storage.models import OutboxKind, OutboxMessage, OutboxStatus
+from storage.outbox_claim import ClaimShape, claim_query
+from storage.types import UTCDateTime
 
 # An item's rows of these kinds are delivered in order (posted before updated or replied to).
 SLACK_KINDS = (
@@ -49,6 +57,27 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+def enqueue_written(session: Session, *, item_id: str, kind: OutboxKind, now: datetime) -> None:
+    """`enqueue`, written at once by one Core statement: no object, no unit of work (the
+    submission's hot path). The item's row must be written already."""
+    session.connection().execute(
+        _insert_row,
+        {
+            "delivery_id": f"msg_{ULID()}",
+            "item_id": item_id,
+            "kind": kind,
+            "payload": {},
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+            "due_at": now,
+        },
+    )
+
+
+_insert_row = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -93,142 +122,65 @@ def claim_due(
     channel's backlog cannot fill every slot. A lease whose holder stopped heartbeating
     (last beat before `dead_before`) counts as free.
     """
-    # Slack rows of one item go in order: only each item's first pending Slack row is
-    # eligible (one aggregate over the pending rows, not a probe per row).
-    first_slack_row_of_item = (
-        select(func.min(OutboxMessage.id))
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            col(OutboxMessage.kind).in_(SLACK_KINDS),
-        )
-        .group_by(col(OutboxMessage.item_id))
-    )
     if groups is not None:
         groups = [(group_kinds, size) for group_kinds, size in groups if size > 0]
         kinds = [kind for group_kinds, _size in groups for kind in group_kinds]
         limit = sum(size for _kinds, size in groups)
     if limit <= 0:
         return []
-    channel = ReviewItem.channel
-    conditions = [
-        OutboxMessage.status == OutboxStatus.PENDING,
-        col(OutboxMessage.due_at) <= now,
-        workers.lease_is_free(
-            col(OutboxMessage.lease_until),
-            col(OutboxMessage.worker_id),
-            now=now,
-            dead_before=dead_before,
-            me=worker_id,
-        ),
-    ]
-    if kinds is not None:
-        conditions.append(col(OutboxMessage.kind).in_(list(kinds)))
-    # Checked again on the locked rows: PostgreSQL re-reads a row changed by a claim that
-    # committed meanwhile and re-tests these, so two claimers never both take it.
-    row_conditions = list(conditions)
-    conditions.append(
-        or_(
-            col(OutboxMessage.kind).not_in(SLACK_KINDS),
-            col(OutboxMessage.id).in_(first_slack_row_of_item),
-        )
+    shape = ClaimShape(
+        in_order=SLACK_KINDS,
+        posts=POST_KINDS,
+        groups=tuple(tuple(group_kinds) for group_kinds, _size in groups)
+        if groups is not None
+        else None,
+        kinds=tuple(kinds) if kinds is not None else None,
+        dead_before=dead_before is not None,
+        me=worker_id is not None,
+        all_posts=paused.posts,
+        post_channels=not paused.posts and bool(paused.post_channels),
+        all_updates=paused.updates,
+        update_channels=not paused.updates and bool(paused.update_channels),
+        per_channel=per_channel is not None,
     )
-    if paused.posts:
-        conditions.append(col(OutboxMessage.kind).not_in(POST_KINDS))
-    elif paused.post_channels:
-        conditions.append(
-            ~(
-                col(OutboxMessage.kind).in_((OutboxKind.POST_ITEM, OutboxKind.POST_THREAD))
-                & col(channel).in_(sorted(paused.post_channels))
-            )
-        )
-    if paused.updates:
-        conditions.append(col(OutboxMessage.kind) != OutboxKind.UPDATE_ITEM)
-    elif paused.update_channels:
-        conditions.append(
-            ~(
-                (col(OutboxMessage.kind) == OutboxKind.UPDATE_ITEM)
-                & col(channel).in_(sorted(paused.update_channels))
-            )
-        )
-    # Round robin across channels: number each channel's due rows, take the first of
-    # every channel before the second of any.
-    turn = (
-        func.row_number()
-        .over(partition_by=func.coalesce(channel, ""), order_by=col(OutboxMessage.id))
-        .label("turn")
-    )
-    group_of = (
-        case(
-            *(
-                (col(OutboxMessage.kind).in_(list(group_kinds)), index)
-                for index, (group_kinds, _size) in enumerate(groups)
-            ),
-            else_=-1,
-        )
-        if groups is not None and len(groups) > 1
-        else None
-    )
-    candidates = (
-        select(
-            col(OutboxMessage.id).label("id"),
-            turn,
-            *([group_of.label("grp")] if group_of is not None else []),
-        )
-        .select_from(OutboxMessage)
-        .outerjoin(ReviewItem, col(ReviewItem.id) == col(OutboxMessage.item_id))
-        .where(*conditions)
-        .subquery()
-    )
-    if group_of is not None and groups is not None:
-        # Each group's rows in the same order as below, numbered: a group takes its first
-        # `size` rows and no more.
-        ranked = (
-            select(
-                candidates.c.id,
-                candidates.c.turn,
-                candidates.c.grp,
-                func.row_number()
-                .over(
-                    partition_by=candidates.c.grp,
-                    order_by=(candidates.c.turn, candidates.c.id),
-                )
-                .label("rank"),
-            )
-            .where(*([candidates.c.turn <= per_channel] if per_channel is not None else []))
-            .subquery()
-        )
-        chosen = (
-            select(ranked.c.id)
-            .where(
-                or_(
-                    *(
-                        and_(ranked.c.grp == index, ranked.c.rank <= size)
-                        for index, (_kinds, size) in enumerate(groups)
-                    )
-                )
-            )
-            .order_by(ranked.c.turn, ranked.c.id)
-            .limit(limit)
-        )
-    else:
-        chosen = select(candidates.c.id)
-        if per_channel is not None:
-            chosen = chosen.where(candidates.c.turn <= per_channel)
-        chosen = chosen.order_by(candidates.c.turn, candidates.c.id).limit(limit)
-    query = (
-        select(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(chosen.scalar_subquery()), *row_conditions)
-        .order_by(col(OutboxMessage.id))
-        .with_for_update(skip_locked=True, of=OutboxMessage)
-    )
+    params: dict[str, Any] = {"claim_now": now, "claim_limit": limit}
+    if dead_before is not None:
+        params["claim_dead_before"] = dead_before
+    if worker_id is not None:
+        params["claim_me"] = worker_id
+    if shape.post_channels:
+        params["claim_post_channels"] = sorted(paused.post_channels)
+    if shape.update_channels:
+        params["claim_update_channels"] = sorted(paused.update_channels)
+    if per_channel is not None:
+        params["claim_per_channel"] = per_channel
+    for index, (_kinds, size) in enumerate(groups or ()):
+        params[f"claim_size_{index}"] = size
+    until = now + lease
     with db.write() as session:
-        rows = list(session.exec(query))
-        for row in rows:
-            row.lease_until = now + lease
-            row.worker_id = worker_id
-            row.attempts += 1
-        session.flush()
-        return rows
+        rows = list(session.exec(claim_query(shape), params=params))
+        if rows:
+            # Core, not the unit of work: one statement for every row claimed.
+            session.connection().execute(
+                _take_lease,
+                {"take_ids": [row.id for row in rows], "take_until": until, "take_me": worker_id},
+            )
+    for row in rows:  # what the statement wrote, on the (now detached) rows
+        row.lease_until = until
+        row.worker_id = worker_id
+        row.attempts += 1
+    return rows
+
+
+_take_lease = (
+    update(OutboxMessage.__table__)  # type: ignore[attr-defined]
+    .where(col(OutboxMessage.id).in_(bindparam("take_ids", expanding=True)))
+    .values(
+        lease_until=bindparam("take_until", type_=UTCDateTime),
+        worker_id=bindparam("take_me", type_=String),
+        attempts=col(OutboxMessage.attempts) + 1,
+    )
+)
 
 
 def release(db: Database, row_ids: Sequence[int]) -> None:
@@ -273,13 +225,20 @@ def complete(db: Database, row_id: int, *, now: datetime) -> None:
 
 def complete_in(session: Session, row_id: int, *, now: datetime) -> None:
     """`complete` inside the caller's transaction (with the change the delivery made)."""
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == row_id)
-        .values(
-            status=OutboxStatus.DONE, done_at=now, lease_until=None, worker_id=None, last_error=None
-        )
+    session.connection().execute(_complete_row, {"row_id": row_id, "done_at": now})
+
+
+_complete_row = (
+    update(OutboxMessage.__table__)  # type: ignore[attr-defined]
+    .where(col(OutboxMessage.id) == bindparam("row_id"))
+    .values(
+        status=OutboxStatus.DONE,
+        done_at=bindparam("done_at", type_=UTCDateTime),
+        lease_until=None,
+        worker_id=None,
+        last_error=None,
     )
+)
 
 
 def give_up(db: Database, row_id: int, *, now: datetime, error: str) -> None:

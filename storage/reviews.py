@@ -8,16 +8,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, exists, insert, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from ulid import ULID
 
-from storage import audit, deadlines, outbox
+from storage import audit, deadlines, outbox, reminders
 from storage.db import Database
 from storage.deadlines import StepPlan
 from storage.models import (
     Approval,
+    AuditEvent,
     CallbackStatus,
     Decision,
     OutboxKind,
@@ -27,6 +31,7 @@ from storage.models import (
     SpotCheck,
     Status,
 )
+from storage.reminders import ReminderPlan
 
 
 def new_item_id() -> str:
@@ -40,13 +45,21 @@ class NewItem:
     agent: str
     workflow: str
     title: str
-    output: str
+    output: str | dict[str, Any]  # a text, or a structured item's flat object
     confidence: float
     context: dict[str, Any] = field(default_factory=dict)
     links: list[dict[str, Any]] = field(default_factory=list)
     external_id: str | None = None
     callback_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None  # structured items only
+
+    @property
+    def field_order(self) -> list[str] | None:
+        """A structured item's fields in the order shown: the schema's, else as sent."""
+        if not isinstance(self.output, dict):
+            return None
+        return list((self.output_schema or {}).get("properties") or self.output)
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class Routing:
     channel: str
     auto_approved: bool
     first_step: StepPlan | None = None  # the chain's first deadline, if it has one
+    first_reminder: ReminderPlan | None = None  # the route's first reminder, if it reminds
     post_to_slack: bool = True
 
 
@@ -86,8 +100,10 @@ def create_item(db: Database, new: NewItem, routing: Routing, *, now: datetime) 
                 )
             elif routing.first_step is not None:
                 deadlines.schedule(session, item.id, routing.first_step)
+            if not routing.auto_approved and routing.first_reminder is not None:
+                reminders.schedule(session, item.id, routing.first_reminder)
             if routing.post_to_slack:
-                outbox.enqueue(session, item_id=item.id, kind=OutboxKind.POST_ITEM, now=now)
+                outbox.enqueue_written(session, item_id=item.id, kind=OutboxKind.POST_ITEM, now=now)
             return Created(item=item, decision=decision, created=True)
     except IntegrityError:
         if new.external_id is None:
@@ -109,6 +125,8 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
         rules_version=routing.rules_version,
         title=new.title,
         output=new.output,
+        output_schema=new.output_schema,
+        field_order=new.field_order,
         confidence=new.confidence,
         context=new.context,
         links=new.links,
@@ -120,10 +138,13 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
         deadline=routing.first_step.due_at if routing.first_step else None,
         first_deadline=routing.first_step.due_at if routing.first_step else None,
         callback_status=CallbackStatus.NONE,
+        escalations=[],
     )
-    session.add(item)
-    session.flush()  # surfaces a duplicate external_id here, inside the transaction
-    audit.record(
+    # Core statements, not the unit of work: a third of a submission's CPU went to it.
+    # A duplicate external_id fails here, inside the transaction.
+    connection = session.connection()
+    connection.execute(_insert_item_row, _item_row(item))
+    _audit_written(
         session,
         item_id=item.id,
         at=now,
@@ -131,10 +152,64 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
         source="api",
         action="created",
         to_status=Status.PENDING,
-        route=routing.route,
-        rules_version=routing.rules_version,
+        detail={"route": routing.route, "rules_version": routing.rules_version},
     )
+    # Known to the session as the row just written, so later changes in this
+    # transaction (an auto-approval) are saved as an UPDATE.
+    for key in sa_inspect(item).unloaded:  # never set: written as None, read as None
+        set_committed_value(item, key, None)
+    make_transient_to_detached(item)
+    session.add(item)
     return item
+
+
+def _item_row(item: ReviewItem) -> dict[str, Any]:
+    """The item's row by column name; None is left to a column's server default, as the
+    ORM does."""
+    row = {}
+    for key, column, has_default in _ITEM_COLUMNS:
+        value = getattr(item, key)
+        if value is not None or not has_default:
+            row[column] = value
+    return row
+
+
+_insert_item_row = insert(ReviewItem.__table__)  # type: ignore[attr-defined]
+# (attribute, column, has a server default): `item_metadata` is the column `metadata`.
+_ITEM_COLUMNS = [
+    (attr.key, attr.columns[0].key, attr.columns[0].server_default is not None)
+    for attr in sa_inspect(ReviewItem).column_attrs
+]
+_insert_audit_row = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+
+
+def _audit_written(
+    session: Session,
+    *,
+    item_id: str,
+    at: datetime,
+    actor: str,
+    source: str,
+    action: str,
+    detail: dict[str, Any],
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> None:
+    """`audit.record` written at once by one Core statement (the hot path); the item's row
+    must be written already."""
+    session.connection().execute(
+        _insert_audit_row,
+        {
+            "item_id": item_id,
+            "at": at,
+            "actor": actor,
+            "source": source,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "detail": detail,
+        },
+    )
 
 
 class Outcome(StrEnum):
@@ -164,7 +239,7 @@ def approve(
     now: datetime,
     required: Callable[[ReviewItem], int],
     may_decide: Callable[[ReviewItem], bool] = lambda _item: True,
-    edited_output: str | None = None,
+    edited_output: str | dict[str, Any] | None = None,
 ) -> DecideResult:
     """Count one person's approval; the item is decided when `required(item)` people agree.
 
@@ -211,7 +286,6 @@ def approve(
             source=source,
             now=now,
             final_output=item.final_output if edited else None,
-            note=None if needed == 1 else "approved by " + ", ".join(approvers),
         )
         enqueue_update(session, item, now)
         return DecideResult(Outcome.DECIDED, item, decision, tuple(approvers))
@@ -231,6 +305,13 @@ def approvers_of(db: Database, item: ReviewItem) -> list[str]:
         return _approvers(session, item)
 
 
+def decision_approvers(db: Database, item: ReviewItem) -> list[str]:
+    """Who approved the text that decided an approved item, in order (none otherwise)."""
+    if item.status not in (Status.APPROVED, Status.EDITED):
+        return []
+    return approvers_of(db, item)
+
+
 def enqueue_update(session: Session, item: ReviewItem, now: datetime) -> None:
     """Re-render the item's messages. A post still queued may already be on its way with
     the old state, so an update is queued behind it too (Slack rows of an item go in order)."""
@@ -246,7 +327,7 @@ def decide(
     by: str,
     source: str,
     now: datetime,
-    final_output: str | None = None,
+    final_output: str | dict[str, Any] | None = None,
     reason: str | None = None,
     note: str | None = None,
     may_decide: Callable[[ReviewItem], bool] = lambda _item: True,
@@ -291,7 +372,7 @@ def record_decision(
     by: str,
     source: str,
     now: datetime,
-    final_output: str | None = None,
+    final_output: str | dict[str, Any] | None = None,
     reason: str | None = None,
     note: str | None = None,
 ) -> Decision:
@@ -369,21 +450,25 @@ def mark_posted_and_complete(
 
 
 def _mark_posted(session: Session, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
-    session.execute(
-        update(ReviewItem)
-        .where(col(ReviewItem.id) == item_id)
-        .values(channel=channel, message_ts=ts)
+    session.connection().execute(
+        _mark_posted_row, {"item_id": item_id, "channel": channel, "ts": ts}
     )
-    audit.record(
+    _audit_written(
         session,
         item_id=item_id,
         at=now,
         actor="hitl",
         source="worker",
         action="posted",
-        channel=channel,
-        ts=ts,
+        detail={"channel": channel, "ts": ts},
     )
+
+
+_mark_posted_row = (
+    update(ReviewItem.__table__)  # type: ignore[attr-defined]
+    .where(col(ReviewItem.id) == bindparam("item_id"))
+    .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
+)
 
 
 def set_callback_status(
@@ -416,10 +501,18 @@ def set_callback_status(
 
 
 def record_spot_check(
-    db: Database, item_id: str, *, by: str, verdict: str, now: datetime
+    db: Database,
+    item_id: str,
+    *,
+    by: str,
+    verdict: str,
+    now: datetime,
+    reason: str | None = None,
+    note: str | None = None,
 ) -> ReviewItem | None:
     """A person's verdict on an auto-approved item; the last verdict of a person counts.
-    The item itself never changes: the digest reads the verdicts."""
+    Why it was wrong (`reason`, `note`) is kept in the audit trail. The item itself never
+    changes: the digest reads the verdicts."""
     with db.write() as session:
         item = session.get(ReviewItem, item_id)
         if item is None or item.status != Status.AUTO_APPROVED:
@@ -440,6 +533,8 @@ def record_spot_check(
             source="slack",
             action="spot_checked",
             verdict=verdict,
+            reason=reason,
+            note=note,
         )
         enqueue_update(session, item, now)
         return item
@@ -459,18 +554,56 @@ class Rendering:
     decision: Decision | None
     approvers: list[str]
     spot_checks: list[SpotCheck]
+    # Each spot checker's latest reason and note, from the audit trail.
+    spot_notes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 def rendering_of(db: Database, item_id: str) -> Rendering | None:
     """The item with its decision, approvers and spot checks, in one read."""
     with db.read() as session:
-        item = session.get(ReviewItem, item_id)
-        if item is None:
+        found = session.execute(_rendering_query, {"item_id": item_id}).first()
+        if found is None:
             return None
-        checks = select(SpotCheck).where(SpotCheck.item_id == item_id).order_by(col(SpotCheck.id))
+        item, decision, approved, checked = found
+        # Approvals and spot checks are rare: read only when the first query saw some.
+        spot_checks: list[SpotCheck] = []
+        if checked:
+            query = select(SpotCheck).where(SpotCheck.item_id == item_id)
+            spot_checks = list(session.exec(query.order_by(col(SpotCheck.id))))
         return Rendering(
             item=item,
-            decision=_decision_of(session, item_id),
-            approvers=_approvers(session, item),
-            spot_checks=list(session.exec(checks)),
+            decision=decision,
+            approvers=_approvers(session, item) if approved else [],
+            spot_checks=spot_checks,
+            spot_notes=_spot_notes(session, item_id) if spot_checks else {},
         )
+
+
+# The item, its decision and whether approvals or spot checks exist: built once.
+_rendering_query = (
+    select(
+        ReviewItem,
+        Decision,
+        exists()
+        .where(
+            col(Approval.item_id) == col(ReviewItem.id),
+            col(Approval.round) == col(ReviewItem.approval_round),
+        )
+        .label("approved"),
+        exists().where(col(SpotCheck.item_id) == col(ReviewItem.id)).label("checked"),
+    )
+    .outerjoin(Decision, col(Decision.item_id) == col(ReviewItem.id))
+    .where(col(ReviewItem.id) == bindparam("item_id"))
+)
+
+
+def _spot_notes(session: Session, item_id: str) -> dict[str, tuple[str | None, str | None]]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.item_id == item_id, AuditEvent.action == "spot_checked")
+        .order_by(col(AuditEvent.id))
+    )
+    return {
+        event.actor: (event.detail.get("reason"), event.detail.get("note"))
+        for event in session.exec(query)
+    }

@@ -1,9 +1,11 @@
 """Shared fixtures: a real database per backend, the Slack stand-in, and a running bot."""
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from storage.db import Database
 from storage.migrate import migrate
 from tests.harness import RULES, BotHarness, make_settings
+from tests.inprocess import InProcessBot
 from tests.slack_standin import SlackStandIn
 
 PG_ADMIN_URL = os.environ.get(
@@ -42,11 +45,12 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-def create_pg_database(admin_url: str) -> str:
+def create_pg_database(admin_url: str, template: str | None = None) -> str:
     name = f"hitl_test_{uuid.uuid4().hex[:12]}"
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        copy_of = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
     engine.dispose()
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
@@ -59,18 +63,67 @@ def drop_pg_database(admin_url: str, url: str) -> None:
     engine.dispose()
 
 
+# Fixtures that migrate the test's database before the test runs anyway: for them it
+# starts as a copy of one migrated per session (same schema, none of the per-test work).
+# A test whose own set-up migrates it first says so with `@pytest.mark.migrated_database`.
+_MIGRATED_BEFORE_THE_TEST = {"bot", "db", "hitl"}
+
+
+@pytest.fixture(scope="session")
+def _pg_dropper() -> Iterator[ThreadPoolExecutor]:
+    """Drops each test's PostgreSQL database in the background: a drop waits for a
+    checkpoint of the whole server, which the next test need not wait for. Drops running
+    side by side share one checkpoint, hence several threads."""
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pg-drop")
+    yield executor
+    executor.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated_template(pg_server: str, _pg_dropper: ThreadPoolExecutor) -> Iterator[str]:
+    url = create_pg_database(pg_server)
+    database = Database(url)
+    migrate(database)
+    database.dispose()  # a template must have no connections when it is copied
+    yield url.rsplit("/", 1)[1]
+    _pg_dropper.submit(drop_pg_database, pg_server, url)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "hitl.db"
+    database = Database(f"sqlite:///{path}")
+    migrate(database)
+    database.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
+def _report_failed_drop(future: "Future[None]") -> None:
+    if future.exception() is not None:  # left behind; visible in the session's output
+        print(f"could not drop a test database: {future.exception()}")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on each backend."""
+    """A fresh, empty database on each backend (already migrated when the test asks for a
+    fixture that migrates it first anyway, `bot`, `db`, `hitl`, or is marked so)."""
+    migrated = bool(_MIGRATED_BEFORE_THE_TEST & set(request.fixturenames)) or (
+        request.node.get_closest_marker("migrated_database") is not None
+    )
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hitl.db'}"
+        path = tmp_path / "hitl.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("_sqlite_migrated_template"), path)
+        yield f"sqlite:///{path}"
         return
     admin = request.getfixturevalue("pg_server")
-    url = create_pg_database(admin)
+    dropper: ThreadPoolExecutor = request.getfixturevalue("_pg_dropper")
+    template = request.getfixturevalue("_pg_migrated_template") if migrated else None
+    url = create_pg_database(admin, template)
     try:
         yield url
     finally:
-        drop_pg_database(admin, url)
+        dropper.submit(drop_pg_database, admin, url).add_done_callback(_report_failed_drop)
 
 
 @pytest.fixture
@@ -109,6 +162,22 @@ def bot(
     database_url: str, standin: SlackStandIn, rules_path: Path, bot_settings: dict
 ) -> Iterator[BotHarness]:
     harness = BotHarness(make_settings(database_url, standin, rules_path, **bot_settings), standin)
+    harness.start()
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+@pytest.fixture
+def hitl(
+    database_url: str, standin: SlackStandIn, rules_path: Path, bot_settings: dict
+) -> Iterator[InProcessBot]:
+    """The bot built as `hitl serve` builds it, its Slack requests dispatched in-process
+    (tests/inprocess.py); `bot` is the same served over real HTTP."""
+    harness = InProcessBot(
+        make_settings(database_url, standin, rules_path, **bot_settings), standin
+    )
     harness.start()
     try:
         yield harness

@@ -8,6 +8,8 @@ import httpx
 
 from bot.server import Runtime
 from bot.settings import Settings
+from storage import outbox
+from storage.models import OutboxStatus
 from tests.api_contract import ContractCheck
 from tests.slack_payloads import block_actions, post_interaction, view_submission
 from tests.slack_standin import SlackStandIn
@@ -145,6 +147,18 @@ class BotHarness:
             if message_channel == channel and _item_of(message) == item_id:
                 return ts
         raise AssertionError(f"no stored message for {item_id}")
+
+    def wait_delivered(self, item_id: str, timeout: float = 30) -> None:
+        """Waits until everything queued for the item (Slack calls, callbacks) has been
+        delivered or given up: from then on nothing more reaches Slack for it unless
+        something changes the item. What a test awaits instead of sleeping "long enough"
+        before it asserts that something happened only once."""
+
+        def settled(_: SlackStandIn) -> bool:
+            rows = outbox.rows_for_item(self.runtime.db, item_id)
+            return all(row.status != OutboxStatus.PENDING for row in rows)
+
+        self.standin.wait_for(settled, timeout=timeout)
 
     def escalation_posts(self, item_id: str) -> list[Any]:
         return [

@@ -675,7 +675,10 @@ _BULK_ROUTES = ("invoices",) * 30 + ("support",) * 25 + ("contracts",) * 10
 _BULK_ROUTES += ("faq",) * 20 + ("refunds",) * 15
 _ITEM_COLUMNS = [column.name for column in ReviewItem.__table__.columns]
 _DECISION_COLUMNS = ["item_id", "status", "by", "source", "reason", "note", "at"]
-_JSON_COLUMNS = frozenset({"route_snapshot", "context", "links", "metadata", "escalations"})
+# JSON columns; output and final_output too (structured items), whose NULL stays SQL NULL.
+_JSON_COLUMNS = frozenset(
+    {"route_snapshot", "context", "links", "metadata", "escalations", "output", "final_output"}
+)
 _SNAPSHOT_JSON = {name: json.dumps(snapshot) for name, snapshot in SNAPSHOTS.items()}
 
 
@@ -748,7 +751,7 @@ def _copy_lines(rows: list[dict[str, Any]], columns: list[str]) -> bytes:
             value = row.get(column)  # columns the bot fills later (e.g. delivery_error) are NULL
             if column == "route_snapshot":
                 value = _SNAPSHOT_JSON[row["route"]]  # the same for every item of a route
-            elif column in _JSON_COLUMNS:
+            elif column in _JSON_COLUMNS and value is not None:
                 value = json.dumps(value)
             values.append(_copy_text(value))
         out.write("\t".join(values))

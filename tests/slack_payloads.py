@@ -260,3 +260,150 @@ def post_raw(
     if signing_secret is not None:
         headers.update(sign(body, signing_secret))
     return httpx.post(url, content=body, headers=headers, timeout=10.0)
+
+
+# -- the reviewer's queue: Home clicks and Events API payloads -------------------------
+
+
+def home_block_actions(
+    *,
+    user_id: str,
+    action_id: str,
+    value: str,
+    trigger_id: str,
+    view: dict[str, Any] | None = None,
+    team_id: str = TEAM_ID,
+    api_app_id: str = APP_ID,
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for a button in the App Home (no response URL)."""
+    view_id = (view or {}).get("id", "V0HOME")
+    return {
+        "type": "block_actions",
+        "user": _user(user_id, team_id),
+        "api_app_id": api_app_id,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": trigger_id,
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view or {"id": view_id, "type": "home", "blocks": []},
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "b",
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": _action_ts(),
+            }
+        ],
+    }
+
+
+def event_callback(event: dict[str, Any], team_id: str = TEAM_ID) -> dict[str, Any]:
+    """The Events API envelope Slack POSTs (and sends as a Socket Mode ``events_api``)."""
+    return {
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"Ev{secrets.token_hex(5).upper()}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {"team_id": team_id, "user_id": BOT_USER_ID, "is_bot": True, "enterprise_id": None}
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": secrets.token_hex(8),
+    }
+
+
+def app_home_opened(user_id: str, tab: str = "home") -> dict[str, Any]:
+    return {
+        "type": "app_home_opened",
+        "user": user_id,
+        "channel": "D" + user_id[1:],
+        "tab": tab,
+        "event_ts": _action_ts(),
+    }
+
+
+def thread_reply(
+    *, user_id: str, channel: str, thread_ts: str, text: str, ts: str | None = None
+) -> dict[str, Any]:
+    """A person's reply in a thread (``message`` event, no subtype)."""
+    ts = ts or _action_ts()
+    return {
+        "type": "message",
+        "channel": channel,
+        "user": user_id,
+        "text": text,
+        "ts": ts,
+        "thread_ts": thread_ts,
+        "parent_user_id": BOT_USER_ID,
+        "event_ts": ts,
+        "channel_type": "channel",
+        "team": TEAM_ID,
+    }
+
+
+def bot_thread_reply(*, channel: str, thread_ts: str, text: str) -> dict[str, Any]:
+    """A bot's reply in a thread (hitl's own thread notes arrive like this)."""
+    ts = _action_ts()
+    return {
+        "type": "message",
+        "subtype": "bot_message",
+        "channel": channel,
+        "bot_id": BOT_ID,
+        "text": text,
+        "ts": ts,
+        "thread_ts": thread_ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+
+
+def reply_changed(original: dict[str, Any], text: str) -> dict[str, Any]:
+    """``message_changed`` for a reply edited by its author."""
+    edited = {**original, "text": text, "edited": {"user": original["user"], "ts": _action_ts()}}
+    ts = _action_ts()
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": original["channel"],
+        "message": edited,
+        "previous_message": original,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+
+
+def reply_deleted(original: dict[str, Any]) -> dict[str, Any]:
+    ts = _action_ts()
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": original["channel"],
+        "deleted_ts": original["ts"],
+        "previous_message": original,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+
+
+def post_event(
+    url: str, payload: dict[str, Any], signing_secret: str, timestamp: int | None = None
+) -> httpx.Response:
+    """POST an Events API payload the way Slack does (JSON, signed)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        **sign(body, signing_secret, timestamp),
+    }
+    return httpx.post(url, content=body, headers=headers, timeout=10.0)

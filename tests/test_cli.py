@@ -1,5 +1,7 @@
 """`hitl init`, `hitl db upgrade`, `hitl --version`, `-h`, and `hitl digest` on a new database,
-run as the real command."""
+run as the real command: as a process where the process matters (the installed entry
+point, commands that set up logging or open a database), else in-process through click's
+runner, which calls the same command function."""
 
 import os
 import stat
@@ -8,10 +10,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from dotenv import dotenv_values
 from sqlalchemy import create_engine, inspect
 from standardwebhooks import Webhook
 
+from bot import cli
 from bot.settings import parse_api_tokens
 from storage.db import normalize_url
 from tests.processes import HITL, free_port
@@ -28,6 +32,17 @@ def hitl(
     )
 
 
+def in_process(
+    *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> subprocess.CompletedProcess[str]:
+    """The same command, run by click's runner in this process, in `cwd`."""
+    monkeypatch.chdir(cwd)
+    for key in [key for key in os.environ if key.startswith(("SLACK_", "HITL_"))]:
+        monkeypatch.delenv(key)
+    result = CliRunner().invoke(cli.main, list(args), prog_name="hitl")
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def one_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
@@ -35,19 +50,21 @@ def one_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_version_and_help(tmp_path: Path) -> None:
-    shown = hitl("--version", cwd=tmp_path)
+def test_version_and_help(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = hitl("--version", cwd=tmp_path)  # the installed command, as a user runs it
     assert shown.returncode == 0
     assert shown.stdout.strip() == f"hitl {version('hitl-bot')}"
     for flag in ("-h", "--help"):
-        helped = hitl(flag, cwd=tmp_path)
+        helped = in_process(flag, cwd=tmp_path, monkeypatch=monkeypatch)
         assert helped.returncode == 0
         for command in ("init", "serve", "db", "rules", "digest"):
             assert f"  {command} " in helped.stdout
-    assert "upgrade" in hitl("db", "-h", cwd=tmp_path).stdout
+    assert "upgrade" in in_process("db", "-h", cwd=tmp_path, monkeypatch=monkeypatch).stdout
 
 
-def test_init_writes_a_dot_env_with_fresh_secrets_and_the_example_rules(tmp_path: Path) -> None:
+def test_init_writes_a_dot_env_with_fresh_secrets_and_the_example_rules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = hitl("init", "--agent", "invoice-bot", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     values = dotenv_values(tmp_path / ".env")
@@ -57,19 +74,22 @@ def test_init_writes_a_dot_env_with_fresh_secrets_and_the_example_rules(tmp_path
     assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600  # it holds secrets
     rules = (tmp_path / "rules.yml").read_text()
     assert rules == (REPO / "rules.example.yml").read_text()
-    assert hitl("rules", "check", cwd=tmp_path).returncode == 0
+    assert in_process("rules", "check", cwd=tmp_path, monkeypatch=monkeypatch).returncode == 0
     # Another project gets other secrets.
     other = tmp_path / "other"
-    assert hitl("init", "--dir", str(other), cwd=tmp_path).returncode == 0
+    made = in_process("init", "--dir", str(other), cwd=tmp_path, monkeypatch=monkeypatch)
+    assert made.returncode == 0
     again = dotenv_values(other / ".env")
     assert again["HITL_API_TOKENS"] != values["HITL_API_TOKENS"]
     assert again["HITL_WEBHOOK_SECRET"] != values["HITL_WEBHOOK_SECRET"]
 
 
 @pytest.mark.parametrize("existing", [".env", "rules.yml"])
-def test_init_never_overwrites(tmp_path: Path, existing: str) -> None:
+def test_init_never_overwrites(
+    tmp_path: Path, existing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / existing).write_text("mine\n")
-    result = hitl("init", cwd=tmp_path)
+    result = in_process("init", cwd=tmp_path, monkeypatch=monkeypatch)
     assert result.returncode != 0
     assert existing in one_line(result.stderr)
     assert (tmp_path / existing).read_text() == "mine\n"

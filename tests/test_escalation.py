@@ -127,9 +127,16 @@ def test_the_original_shows_the_escalation_and_the_escalation_says_why(bot: BotH
     bot.standin.wait_for(lambda s: bool(bot.escalation_messages(item["id"])), timeout=30)
     (_key, escalated) = bot.escalation_messages(item["id"])[0]
     why = str(escalated["blocks"][0])
-    assert "Escalated to you" in why and "waiting" in why and "<@U0ALICE>" in why
+    assert "<@U0MANAGER>, please decide: nobody in <#C0OWNER>" in why
+    assert "<@U0ALICE>" not in why  # the owners are not pinged again
     assert "/archives/C0OWNER/p" in why  # links to the original message
-    assert actions_of(escalated) == [blocks.APPROVE, blocks.EDIT, blocks.REJECT]
+    assert actions_of(escalated) == [
+        blocks.APPROVE,
+        blocks.EDIT,
+        blocks.REJECT,
+        blocks.TAKE,
+        blocks.HAND_OVER,
+    ]
     bot.standin.wait_for(
         lambda s: "Escalated to <@U0MANAGER> in <#C0ESC>" in str(bot.message(item["id"])["blocks"]),
         timeout=30,

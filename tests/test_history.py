@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from rules.loader import load_rules_text
 from storage.db import Database
@@ -338,7 +338,7 @@ def test_bulk_decided_items_loads_exactly_count(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(Decision)) == 5000
         query = select(ReviewItem.status, func.count()).group_by(ReviewItem.status)
         statuses: dict[str, int] = {status: n for status, n in session.execute(query).all()}
-        lengths = session.scalar(select(func.avg(func.length(ReviewItem.output))))
+        lengths = session.scalar(select(func.avg(func.length(cast(ReviewItem.output, Text)))))
     assert Status.PENDING not in statuses
     assert {Status.APPROVED, Status.EDITED, Status.REJECTED} <= set(statuses)
     assert 0.6 <= statuses[Status.APPROVED] / 5000 <= 0.8

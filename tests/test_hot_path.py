@@ -66,7 +66,7 @@ def test_one_claim_serves_both_pools_and_a_partial_claim_wakes_nobody(
 
 
 def test_a_pool_is_never_given_more_rows_than_its_free_slots(db: Database) -> None:
-    for n in range(5):
+    for n in range(12):
         create_chain_item(db, n)
     rows = outbox.claim_due(
         db,
@@ -78,7 +78,8 @@ def test_a_pool_is_never_given_more_rows_than_its_free_slots(db: Database) -> No
     )
     assert len(rows) == 2
     worker = _worker(db)
-    assert worker.run_once() == 2  # the Slack pool's two slots, filled
+    # The Slack pool's slots (two threads and the rows prefetched for them), filled.
+    assert worker.run_once() == worker.slack_pool.capacity < 10
     assert worker.slack_pool.backlog  # a backlog may remain: a freed slot looks again
 
 

@@ -39,3 +39,16 @@ def test_schema_rejects_a_broken_manifest() -> None:
     except jsonschema.ValidationError:
         return
     raise AssertionError("an unknown top-level key was accepted")
+
+
+def test_manifest_declares_the_reviewers_queue() -> None:
+    """The Home tab, `/hitl`, the events the queue listens to and their scopes."""
+    manifest = _manifest()
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    commands = {entry["command"] for entry in manifest["features"]["slash_commands"]}
+    assert "/hitl" in commands
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_home_opened", "message.channels", "message.groups", "message.im"} <= events
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    # `commands` for /hitl; each message.* event needs its history scope.
+    assert {"commands", "channels:history", "groups:history", "im:history"} <= scopes

@@ -1,9 +1,9 @@
-"""Slack payloads parsed once into typed objects: over plain data in-process, and through
-the real endpoint, where no signed payload of any shape is a 500 or a forbidden decision."""
+"""Slack payloads parsed once into typed objects: over plain data, and through the Slack
+route of the HTTP app (in-process, tests/inprocess.py), where no signed payload of any
+shape is a 500 or a forbidden decision."""
 
 import contextlib
 import copy
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from handlers import blocks
 from handlers.payloads import Click, MalformedPayload, Submission, parse
-from tests.harness import SIGNING_SECRET, BotHarness, make_settings, reject_values
-from tests.slack_payloads import block_actions, post_interaction, view_submission
+from tests.harness import make_settings, reject_values
+from tests.inprocess import InProcessBot
+from tests.slack_payloads import block_actions, view_submission
 from tests.slack_standin import SlackStandIn
 
 ITEM = "rv_01KAPAYLOADS00000000000000"
@@ -130,8 +131,8 @@ def _set(payload: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, standin: SlackStandIn, rules_path: Path) -> Iterator[BotHarness]:
-    running = BotHarness(
+def harness(tmp_path: Path, standin: SlackStandIn, rules_path: Path) -> Iterator[InProcessBot]:
+    running = InProcessBot(
         make_settings(f"sqlite:///{tmp_path / 'hitl.db'}", standin, rules_path), standin
     ).start()
     try:
@@ -141,7 +142,7 @@ def harness(tmp_path: Path, standin: SlackStandIn, rules_path: Path) -> Iterator
 
 
 def test_no_signed_click_of_any_shape_is_a_500_or_a_forbidden_decision(
-    harness: BotHarness,
+    harness: InProcessBot,
 ) -> None:
     item = harness.submit()  # route "invoices": only U0ALICE and U0BOB may decide
     valid = harness.click_payload(item["id"], blocks.APPROVE, "U0MALLORY")
@@ -155,11 +156,11 @@ def test_no_signed_click_of_any_shape_is_a_500_or_a_forbidden_decision(
             # An earlier change may have removed this path: the payload then stays as it is.
             with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
                 payload = _set(payload, path, value)
-        response = post_interaction(f"{harness.url}/slack/events", payload, SIGNING_SECRET)
+        response = harness.post_interaction(payload)
         statuses.add(response.status_code)
         assert response.status_code in (200, 400, 404), response.text
 
     dispatch()
     assert 400 in statuses
-    time.sleep(0.3)
+    # No waiting: a listener acknowledges only after its decision is committed.
     assert harness.item(item["id"])["status"] == "pending"  # Mallory decided nothing

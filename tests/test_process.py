@@ -1,4 +1,5 @@
-"""The real `hitl serve` process: settings errors, crashes, Socket Mode."""
+"""The real `hitl serve` process: settings errors, crashes, .env and JSON logs (Socket Mode
+over a served bot: tests/test_click_ack.py)."""
 
 import json
 import re
@@ -6,18 +7,22 @@ import signal
 import socket
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from handlers import blocks
-from tests.harness import AGENT_TOKEN, BotHarness, invoice, make_settings
+from bot import cli
+from storage import outbox
+from storage.db import Database
+from storage.models import OutboxStatus
+from tests.harness import AGENT_TOKEN, invoice
 from tests.processes import HITL, free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
 
+@pytest.mark.migrated_database  # `hitl serve` migrates it on start
 def test_killed_between_accepting_and_posting_posts_once_after_restart(
     database_url: str, standin: SlackStandIn, rules_path: Path, tmp_path: Path
 ) -> None:
@@ -45,62 +50,112 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
             )
 
         standin.wait_for(lambda s: all(posted(i) == 1 for i in ids), timeout=30)
-        time.sleep(1.0)
+        # Once every queued post is done, nothing more is sent: no waiting "long enough".
+        database = Database(database_url)
+        try:
+            standin.wait_for(lambda s: all(_delivered(database, i) for i in ids), timeout=30)
+        finally:
+            database.dispose()
         assert [posted(i) for i in ids] == [1, 1, 1]
     finally:
         stop_serve(restarted)
 
 
+def _delivered(database: Database, item_id: str) -> bool:
+    rows = outbox.rows_for_item(database, item_id)
+    return all(row.status != OutboxStatus.PENDING for row in rows)
+
+
+# Settings the process refuses before it starts anything: tested in-process through the
+# real `hitl serve` command (click's runner), a few of them also as a real process below.
+REFUSED_SETTINGS = [
+    ({"SLACK_BOT_TOKEN": None}, "SLACK_BOT_TOKEN is required but not set"),
+    ({"SLACK_BOT_TOKEN": "xoxp-user-token"}, "SLACK_BOT_TOKEN must be a bot token"),
+    ({"SLACK_SIGNING_SECRET": None}, "SLACK_SIGNING_SECRET is required in HTTP mode"),
+    ({"HITL_PORT": "http"}, "HITL_PORT"),
+    ({"HITL_API_TOKENS": "no-colon"}, "HITL_API_TOKENS each entry must be agent:token"),
+    ({"HITL_WEBHOOK_SECRET": "whsec_***"}, "HITL_WEBHOOK_SECRET must be whsec_"),
+    ({"HITL_DATABASE_URL": "mysql://x/y"}, "HITL_DATABASE_URL must be a sqlite"),
+    # The README's placeholders, copied as they are.
+    ({"SLACK_BOT_TOKEN": "xoxb-…"}, "SLACK_BOT_TOKEN still holds the placeholder '…'"),
+    ({"SLACK_SIGNING_SECRET": "…"}, "SLACK_SIGNING_SECRET still holds the placeholder"),
+    ({"HITL_WEBHOOK_SECRET": "whsec_…"}, "HITL_WEBHOOK_SECRET still holds the placeholder"),
+    ({"SLACK_BOT_TOKEN": "xoxb-“quoted”"}, "SLACK_BOT_TOKEN contains the character '“'"),
+    ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN is empty: paste the Bot User OAuth Token"),
+    ({"HITL_LOG_LEVEL": "verbose"}, "HITL_LOG_LEVEL must be one of DEBUG, INFO, WARNING"),
+    ({"HITL_LOG_FORMAT": "xml"}, "HITL_LOG_FORMAT input should be 'text' or 'json'"),
+    ({"HITL_PORT": "abc"}, "HITL_PORT must be a whole number, got 'abc'"),
+    ({"HITL_PORT": "70000"}, "HITL_PORT input should be less than or equal to 65535"),
+    ({"HITL_OUTBOX_POLL_SECONDS": "fast"}, "HITL_OUTBOX_POLL_SECONDS must be a number"),
+    ({"HITL_DATABASE_URL": "not a url"}, "HITL_DATABASE_URL is not a database URL"),
+    ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL must be an http(s) URL"),
+    ({"HITL_CALLBACK_ALLOW_PRIVATE": "maybe"}, "HITL_CALLBACK_ALLOW_PRIVATE must be true or"),
+    ({"HITL_MAX_BODY_BYTES": "10"}, "HITL_MAX_BODY_BYTES input should be greater than"),
+]
+
+
+def _changed(env: dict[str, str], change: dict[str, str | None]) -> dict[str, str]:
+    changed = dict(env)
+    for key, value in change.items():
+        if value is None:
+            changed.pop(key, None)
+        else:
+            changed[key] = value
+    return changed
+
+
+@pytest.mark.parametrize(("change", "expected"), REFUSED_SETTINGS)
+def test_bad_settings_stop_the_serve_command_with_one_clear_line(
+    standin: SlackStandIn,
+    rules_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict,
+    expected: str,
+) -> None:
+    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
+    # Should a setting ever pass, the command stops at the missing rules file, not serve.
+    env["HITL_RULES"] = str(tmp_path / "absent.yml")
+    monkeypatch.chdir(tmp_path)  # a `.env` is read from here, as the process reads it
+    result = CliRunner().invoke(cli.main, ["serve"], env=_changed(env, change))
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
+        # Two of the refusals above, as the operator sees them from the real process.
         ({"SLACK_BOT_TOKEN": None}, "SLACK_BOT_TOKEN is required but not set"),
-        ({"SLACK_BOT_TOKEN": "xoxp-user-token"}, "SLACK_BOT_TOKEN must be a bot token"),
-        ({"SLACK_SIGNING_SECRET": None}, "SLACK_SIGNING_SECRET is required in HTTP mode"),
-        ({"HITL_PORT": "http"}, "HITL_PORT"),
-        ({"HITL_API_TOKENS": "no-colon"}, "HITL_API_TOKENS each entry must be agent:token"),
-        ({"HITL_WEBHOOK_SECRET": "whsec_***"}, "HITL_WEBHOOK_SECRET must be whsec_"),
-        ({"HITL_DATABASE_URL": "mysql://x/y"}, "HITL_DATABASE_URL must be a sqlite"),
-        ({"SLACK_BOT_TOKEN": "xoxb-wrong"}, "SLACK_BOT_TOKEN: Slack refused the token"),
-        # The README's placeholders, copied as they are.
-        ({"SLACK_BOT_TOKEN": "xoxb-…"}, "SLACK_BOT_TOKEN still holds the placeholder '…'"),
-        ({"SLACK_SIGNING_SECRET": "…"}, "SLACK_SIGNING_SECRET still holds the placeholder"),
-        ({"HITL_WEBHOOK_SECRET": "whsec_…"}, "HITL_WEBHOOK_SECRET still holds the placeholder"),
-        ({"SLACK_BOT_TOKEN": "xoxb-“quoted”"}, "SLACK_BOT_TOKEN contains the character '“'"),
-        ({"SLACK_BOT_TOKEN": ""}, "SLACK_BOT_TOKEN is empty: paste the Bot User OAuth Token"),
-        ({"HITL_LOG_LEVEL": "verbose"}, "HITL_LOG_LEVEL must be one of DEBUG, INFO, WARNING"),
-        ({"HITL_LOG_FORMAT": "xml"}, "HITL_LOG_FORMAT input should be 'text' or 'json'"),
         ({"HITL_PORT": "abc"}, "HITL_PORT must be a whole number, got 'abc'"),
-        ({"HITL_PORT": "70000"}, "HITL_PORT input should be less than or equal to 65535"),
-        ({"HITL_OUTBOX_POLL_SECONDS": "fast"}, "HITL_OUTBOX_POLL_SECONDS must be a number"),
+        # The rest need the process to get further: Slack, the database, the rules file.
+        ({"SLACK_BOT_TOKEN": "xoxb-wrong"}, "SLACK_BOT_TOKEN: Slack refused the token"),
         ({"HITL_RULES": "missing.yml"}, "HITL_RULES: missing.yml not found: run `hitl init`"),
         (
             {"HITL_DATABASE_URL": "sqlite:////nonexistent-folder/hitl.db"},
             "HITL_DATABASE_URL: cannot open or upgrade the database: unable to open database file",
         ),
-        ({"HITL_DATABASE_URL": "not a url"}, "HITL_DATABASE_URL is not a database URL"),
         (
             {"HITL_DATABASE_URL": "postgresql://hitl@127.0.0.1:1/hitl"},  # nothing listens
             "HITL_DATABASE_URL: cannot open or upgrade the database: connection failed",
         ),
         ({"HITL_RULES": "."}, "HITL_RULES: . is a folder"),
         ({"HITL_HOST": "999.1.1.1"}, "HITL_HOST/HITL_PORT: cannot listen on 999.1.1.1"),
-        ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL must be an http(s) URL"),
-        ({"HITL_CALLBACK_ALLOW_PRIVATE": "maybe"}, "HITL_CALLBACK_ALLOW_PRIVATE must be true or"),
-        ({"HITL_MAX_BODY_BYTES": "10"}, "HITL_MAX_BODY_BYTES input should be greater than"),
     ],
 )
 def test_bad_settings_stop_serve_with_one_clear_line(
     standin: SlackStandIn, rules_path: Path, tmp_path: Path, change: dict, expected: str
 ) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
-    for key, value in change.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
     result = subprocess.run(
-        [HITL, "serve"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [HITL, "serve"],
+        env=_changed(env, change),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert expected in result.stderr
@@ -130,55 +185,14 @@ def test_rules_check_reports_every_error_and_exits_1(tmp_path: Path) -> None:
         "    auto_approve_at: 1.5\n"
         "    escalation:\n      - after: 30 minutes\n        to: [U0MANAGER]\n"
     )
-    result = subprocess.run(
-        [HITL, "rules", "check", str(rules)], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 1
+    # In-process (click's runner): this command only reads a file and prints.
+    result = CliRunner().invoke(cli.main, ["rules", "check", str(rules)])
+    assert result.exit_code == 1
     assert "rules.yml:5" in result.stderr and "auto_approve_at" in result.stderr
     assert "rules.yml:7" in result.stderr and "after" in result.stderr
     ok = Path(__file__).resolve().parent.parent / "rules.example.yml"
-    good = subprocess.run(
-        [HITL, "rules", "check", str(ok)], capture_output=True, text=True, timeout=120
-    )
-    assert good.returncode == 0, good.stderr
-
-
-def test_socket_mode_click_reaches_the_same_handlers(
-    database_url: str, standin: SlackStandIn, rules_path: Path
-) -> None:
-    settings = make_settings(
-        database_url,
-        standin,
-        rules_path,
-        slack_app_token=standin.app_token,
-        slack_signing_secret=None,
-    )
-    harness = BotHarness(settings, standin).start()
-    try:
-        standin.wait_for(lambda s: s.socket_connected, timeout=30)
-        item = harness.submit()
-        payload = harness.click_payload(item["id"], blocks.APPROVE, "U0ALICE")
-        envelope = standin.send_socket_envelope("interactive", payload)
-        assert standin.wait_socket_ack(envelope)["envelope_id"] == envelope
-        assert harness.item(item["id"], wait=10)["status"] == "approved"
-        # HTTP mode's endpoint is not exposed: Socket Mode has no signatures to check.
-        assert harness.api("POST", "/slack/events", token=None).status_code in (404, 405)
-    finally:
-        harness.stop()
-
-
-def test_settings_are_read_from_a_dot_env_file(
-    standin: SlackStandIn, rules_path: Path, tmp_path: Path
-) -> None:
-    env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
-    for key in ("SLACK_BOT_TOKEN", "SLACK_API_URL"):
-        env.pop(key)
-    (tmp_path / ".env").write_text(
-        f"SLACK_BOT_TOKEN={standin.bot_token}\nSLACK_API_URL={standin.url}\n"
-    )
-    process = start_serve(env, tmp_path)  # healthy: the token and the API URL came from .env
-    stop_serve(process)
-    assert standin.calls_to("auth.test")
+    good = CliRunner().invoke(cli.main, ["rules", "check", str(ok)])
+    assert good.exit_code == 0, good.stderr
 
 
 def test_a_port_in_use_stops_serve_with_one_clear_line(
@@ -236,13 +250,19 @@ def test_the_readme_dot_env_copied_as_it_is_names_the_first_placeholder(
     assert "SLACK_BOT_TOKEN still holds the placeholder '…'" in result.stderr
 
 
-def test_json_logs_are_one_object_a_line_with_the_item_id(
+def test_settings_from_a_dot_env_file_and_json_logs_one_object_a_line_with_the_item_id(
     standin: SlackStandIn, rules_path: Path, tmp_path: Path
 ) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'x.db'}", standin, rules_path, free_port())
     env["HITL_LOG_FORMAT"] = "json"
-    process = start_serve(env, tmp_path)
+    for key in ("SLACK_BOT_TOKEN", "SLACK_API_URL"):
+        env.pop(key)
+    (tmp_path / ".env").write_text(
+        f"SLACK_BOT_TOKEN={standin.bot_token}\nSLACK_API_URL={standin.url}\n"
+    )
+    process = start_serve(env, tmp_path)  # healthy: the token and the API URL came from .env
     try:
+        assert standin.calls_to("auth.test")
         response = httpx.post(
             f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews",
             json=invoice(),

@@ -7,6 +7,8 @@ messages with a JSON pointer) and, when that walk finds nothing, a round trip th
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any
 
 from slack_sdk.errors import SlackObjectFormationError
@@ -281,6 +283,46 @@ class _Checker:
         if isinstance(initial, str) and isinstance(max_length, int) and len(initial) > max_length:
             self.fail(f"{ptr}/initial_value", f"must be less than {max_length + 1} characters")
 
+    def _element_number_input(self, element: dict[str, Any], ptr: str) -> None:
+        decimal = element.get("is_decimal_allowed")
+        if not isinstance(decimal, bool):
+            self.fail(f"{ptr}/is_decimal_allowed", "missing required field: is_decimal_allowed")
+            decimal = True
+        numbers: dict[str, float] = {}
+        for key in ("initial_value", "min_value", "max_value"):
+            value = element.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                self.fail(f"{ptr}/{key}", "must be a string")
+                continue
+            pattern = r"-?\d+(\.\d+)?" if decimal else r"-?\d+"
+            if not re.fullmatch(pattern, value):
+                what = "a number" if decimal else "an integer (is_decimal_allowed is false)"
+                self.fail(f"{ptr}/{key}", f"must be {what}")
+                continue
+            numbers[key] = float(value)
+        low, high = numbers.get("min_value"), numbers.get("max_value")
+        if low is not None and high is not None and low > high:
+            self.fail(f"{ptr}/min_value", "must be less than or equal to max_value")
+        initial = numbers.get("initial_value")
+        if initial is not None and (
+            (low is not None and initial < low) or (high is not None and initial > high)
+        ):
+            self.fail(f"{ptr}/initial_value", "must be between min_value and max_value")
+
+    def _element_datepicker(self, element: dict[str, Any], ptr: str) -> None:
+        initial = element.get("initial_date")
+        if initial is None:
+            return
+        try:
+            valid = isinstance(initial, str) and bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", initial))
+            valid = valid and date.fromisoformat(initial) is not None
+        except ValueError:
+            valid = False
+        if not valid:
+            self.fail(f"{ptr}/initial_date", "must be a date in the format YYYY-MM-DD")
+
     def _option(self, option: Any, ptr: str, *, mrkdwn: bool = False) -> set[str]:
         if not isinstance(option, dict):
             self.fail(ptr, "must be an object")
@@ -377,3 +419,26 @@ def check_view(view: Any) -> list[str]:
     except _MODEL_EXCEPTIONS as exc:
         return [f"[ERROR] {exc} [json-pointer:{ptr}]"]
     return []
+
+
+def check_view_submission_answer(answer: Any, view: dict[str, Any]) -> list[str]:
+    """Errors Slack would report for an app's answer to a ``view_submission`` with
+    ``response_action: errors``: each key must name an input block of the submitted view,
+    each message must be non-empty text."""
+    if not isinstance(answer, dict) or answer.get("response_action") != "errors":
+        return ["[ERROR] not a response_action: errors answer"]
+    errors = answer.get("errors")
+    if not isinstance(errors, dict) or not errors:
+        return ["[ERROR] errors must be a non-empty object [json-pointer:/errors]"]
+    inputs = {
+        block.get("block_id")
+        for block in view.get("blocks", [])
+        if isinstance(block, dict) and block.get("type") == "input"
+    }
+    found = []
+    for block_id, message in errors.items():
+        if block_id not in inputs:
+            found.append(f"[ERROR] no input block {block_id!r} [json-pointer:/errors/{block_id}]")
+        if not isinstance(message, str) or not message:
+            found.append(f"[ERROR] must be a non-empty string [json-pointer:/errors/{block_id}]")
+    return found

@@ -200,6 +200,12 @@ class SlackStandIn(WebApi):
         with self._lock:
             return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
 
+    def home_view(self, user: str) -> dict[str, Any] | None:
+        """The App Home last published for ``user`` (as ``views.publish`` stored it)."""
+        with self._lock:
+            view_id = self._home_views.get(user)
+            return copy.deepcopy(self.views[view_id]) if view_id else None
+
     def fail_next(
         self, n: int, status: int = 429, retry_after: int = 1, methods: set[str] | None = None
     ) -> None:

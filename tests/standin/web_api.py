@@ -89,6 +89,8 @@ class WebApi:
         self.views: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}  # per-user overrides for users.info
+        # User groups (S…) and their members, for usergroups.users.list; tests set them.
+        self.usergroups: dict[str, list[str]] = {}
         self._triggers: dict[str, float] = {}
         self._used_triggers: set[str] = set()
         self._open_conversations: set[str] = set()
@@ -108,6 +110,7 @@ class WebApi:
             "conversations.info": self._conversations_info,
             "conversations.history": self._conversations_history,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "views.open": self._views_open,
             "views.push": self._views_open,
             "views.update": self._views_update,
@@ -455,6 +458,16 @@ class WebApi:
         info.update(override)
         info["profile"].update(profile)
         return {"user": info}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = args.get("usergroup")
+        if not group:
+            raise _invalid_arguments("missing required field: usergroup", "/usergroup")
+        if not isinstance(group, str) or not re.fullmatch(r"S[A-Z0-9]{2,}", group):
+            raise ApiError("invalid_usergroup")
+        if group not in self.usergroups:
+            raise ApiError("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
 
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
         view = self._view_arg(args)
