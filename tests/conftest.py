@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -189,5 +190,11 @@ def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["hitl", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+        # The venv's own `hitl`: CI runs .venv/bin/pytest without the venv on PATH.
+        [str(Path(sys.executable).parent / "hitl"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
     )
