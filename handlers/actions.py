@@ -30,67 +30,44 @@ DID_NOT_TAKE = (
 
 
 def register(app: App, deps: HandlerDeps) -> None:
-    @app.action(blocks.APPROVE)
-    def approve(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
+    app.action(blocks.APPROVE)(_deciding_listener(deps, _approve))
+    app.action(blocks.SPOT_OK)(_deciding_listener(deps, _spot_ok))
+    for action_id, (check, modal) in _MODAL_BUTTONS.items():
+        app.action(action_id)(_modal_listener(deps, check, modal))
+
+
+def _deciding_listener(
+    deps: HandlerDeps, decide: Callable[[HandlerDeps, Click], str | None]
+) -> Callable[..., None]:
+    """A button that decides at once (Approve, a spot check's OK)."""
+
+    def listener(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
         click = click_in(context)
-        reply = _attempt(click, lambda: _approve(deps, click))
+        reply = _attempt(click, lambda: decide(deps, click))
         ack()  # only now: the decision is committed, or the reply says it did not take
         _tell(respond, reply)
 
-    @app.action(blocks.SPOT_OK)
-    def spot_ok(ack: Ack, context: dict[str, Any], respond: Respond) -> None:
-        click = click_in(context)
-        reply = _attempt(click, lambda: _spot_ok(deps, click))
-        ack()
-        _tell(respond, reply)
+    return listener
 
-    @app.action(blocks.SPOT_WRONG)
-    def spot_wrong(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """The Wrong button asks why first: the modal's submission records the verdict."""
+
+def _modal_listener(
+    deps: HandlerDeps,
+    check: Callable[[HandlerDeps, Click], ReviewItem | str],
+    modal: Callable[[ReviewItem], dict[str, Any]],
+) -> Callable[..., None]:
+    """A button that opens a modal, once the click passes its check; the modal's submission
+    does the rest (handlers/views.py)."""
+
+    def listener(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
         click = click_in(context)
-        item = _attempt(click, lambda: _spot_checkable(deps, click))
+        item = _attempt(click, lambda: check(deps, click))
         ack()
         if isinstance(item, str):
             _tell(respond, item)
             return
-        view = modals.spot_wrong_modal(item, decisions.route_of(item))
-        client.views_open(trigger_id=click.trigger_id, view=view)
+        client.views_open(trigger_id=click.trigger_id, view=modal(item))
 
-    @app.action(blocks.EDIT)
-    def edit(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = click_in(context)
-        item = _attempt(click, lambda: _decidable(deps, click))
-        ack()
-        if isinstance(item, str):
-            _tell(respond, item)
-            return
-        client.views_open(trigger_id=click.trigger_id, view=modals.edit_modal(item))
-
-    @app.action(blocks.REJECT)
-    def reject(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = click_in(context)
-        item = _attempt(click, lambda: _decidable(deps, click))
-        ack()
-        if isinstance(item, str):
-            _tell(respond, item)
-            return
-        view = modals.reject_modal(item, decisions.route_of(item))
-        client.views_open(trigger_id=click.trigger_id, view=view)
-
-    @app.action(blocks.VIEW_OUTPUT)
-    @app.action(blocks.VIEW_ORIGINAL)
-    def view_output(ack: Ack, context: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = click_in(context)
-        item = _attempt(click, lambda: _viewable(deps, click))
-        ack()
-        if isinstance(item, str):
-            _tell(respond, item)
-            return
-        if click.action_id == blocks.VIEW_ORIGINAL:
-            view = modals.original_modal(item)
-        else:
-            view = modals.full_output_modal(item)
-        client.views_open(trigger_id=click.trigger_id, view=view)
+    return listener
 
 
 def _approve(deps: HandlerDeps, click: Click) -> str | None:
@@ -153,3 +130,20 @@ def _tell(respond: Respond, text: str | None) -> None:
     """An ephemeral reply, seen only by the person who clicked."""
     if text:
         respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+# Buttons that open a modal: the check the click must pass, and the modal it opens. The
+# Wrong button of a spot check asks why first; its modal records the verdict.
+_MODAL_BUTTONS: dict[
+    str,
+    tuple[Callable[[HandlerDeps, Click], ReviewItem | str], Callable[[ReviewItem], dict[str, Any]]],
+] = {
+    blocks.EDIT: (_decidable, modals.edit_modal),
+    blocks.REJECT: (_decidable, lambda item: modals.reject_modal(item, decisions.route_of(item))),
+    blocks.SPOT_WRONG: (
+        _spot_checkable,
+        lambda item: modals.spot_wrong_modal(item, decisions.route_of(item)),
+    ),
+    blocks.VIEW_OUTPUT: (_viewable, modals.full_output_modal),
+    blocks.VIEW_ORIGINAL: (_viewable, modals.original_modal),
+}

@@ -18,6 +18,7 @@ from ulid import ULID
 from storage import deadlines, reminders
 from storage.db import Database
 from storage.deadlines import StepPlan
+from storage.item_locks import lock_items_then_rows
 from storage.models import (
     AuditEvent,
     EscalationStepRow,
@@ -104,7 +105,7 @@ def _fire_batch(
     now: datetime,
     plan: Callable[[ReviewItem, EscalationStepRow], Firing],
 ) -> list[FireResult]:
-    items, steps = _lock(session, step_ids)
+    items, steps = lock_items_then_rows(session, EscalationStepRow, step_ids)
     waiting_for_post = _first_post_pending(
         session, [item.id for item in items.values() if item.message_ts is None]
     )
@@ -186,33 +187,6 @@ def _outbox_row(
         "due_at": now,
         "give_up_at": None,
     }
-
-
-def _lock(
-    session: Session, step_ids: list[int]
-) -> tuple[dict[str, ReviewItem], dict[int, EscalationStepRow]]:
-    """Locks the batch's items, then its steps: the order a decision takes them in, so a
-    decision and a firing at the same moment wait for each other instead of deadlocking;
-    each in id order, so two batches never wait on each other in a circle."""
-    item_ids = session.exec(
-        select(EscalationStepRow.item_id).where(col(EscalationStepRow.id).in_(step_ids))
-    ).all()
-    if not item_ids:
-        return {}, {}
-    items = session.exec(
-        select(ReviewItem)
-        .where(col(ReviewItem.id).in_(set(item_ids)))
-        .order_by(col(ReviewItem.id))
-        .with_for_update()
-    ).all()
-    steps = session.exec(
-        select(EscalationStepRow)
-        .where(col(EscalationStepRow.id).in_(step_ids))
-        .order_by(col(EscalationStepRow.id))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
-    return {item.id: item for item in items}, {step.id: step for step in steps if step.id}
 
 
 def _first_post_pending(session: Session, item_ids: list[str]) -> set[str]:

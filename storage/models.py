@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -54,6 +54,7 @@ class OutboxKind(StrEnum):
     POST_THREAD = "post_thread"  # a short reply in the item's thread (notes, reminders)
     PUBLISH_HOME = "publish_home"  # re-publish one person's App Home ({"user": id})
     POST_HANDOVER = "post_handover"  # DM an item to the person it was handed to
+    POST_DRIFT = "post_drift"  # a drift alarm, to alerts.channel ({"alert_id": id})
 
 
 class OutboxStatus(StrEnum):
@@ -100,6 +101,10 @@ class ReviewItem(SQLModel, table=True):
             *("decided_at", "first_deadline", "confidence"),
         ),
         Index("ix_review_item_created", "created_at"),
+        # A thread reply names its parent message: finds the item it discusses (0007).
+        Index("ix_review_item_message", "channel", "message_ts"),
+        # The hourly drift alarm reads the last five weeks of decisions (migration 0011).
+        Index("ix_review_item_decided", "decided_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -213,6 +218,8 @@ class ItemMessage(SQLModel, table=True):
     __tablename__ = "item_message"
     __table_args__ = (
         UniqueConstraint("item_id", "level", "target", name="uq_item_message_item_level_target"),
+        # A thread reply names its parent message: finds the item it discusses (0007).
+        Index("ix_item_message_channel_ts", "channel", "ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -409,3 +416,51 @@ class ReminderRow(SQLModel, table=True):
 
 
 __all__ += ["ReminderRow"]
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"  # the rise is still going on: no second alert for it
+    CLOSED = "closed"  # the rise ended; the next one is a new episode
+
+
+class DriftAlert(SQLModel, table=True):
+    """One drift episode: a significant rise of a workflow's rejection or edit rate.
+
+    At most one open episode per workflow and metric (the partial unique index), so
+    replicas racing on the same hour cannot raise it twice."""
+
+    __tablename__ = "drift_alert"
+    __table_args__ = (
+        Index(
+            "uq_drift_alert_open",
+            "workflow",
+            "metric",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_drift_alert_detected", "detected_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)  # al_<ULID>
+    workflow: str = Field(max_length=200)
+    metric: str = Field(max_length=20)  # rejection | edit
+    # Where the rise shows most: the workflow overall, or one metadata.model /
+    # metadata.prompt_version value (then `value` names it).
+    dimension: str = Field(max_length=20)  # overall | model | prompt_version
+    value: str | None = Field(default=None, max_length=200)
+    status: AlertStatus = _enum(AlertStatus, AlertStatus.OPEN)
+    began_at: datetime = _ts(nullable=False)  # the hour the rise began
+    detected_at: datetime = _ts(nullable=False)
+    closed_at: datetime | None = _ts(nullable=True)
+    baseline_rate: float
+    baseline_decided: int
+    recent_rate: float
+    recent_decided: int
+    recent_events: int  # rejections or edits since began_at
+    statistic: float  # the CUSUM when the alarm fired
+    threshold: float
+    # Every series that rose with it, and a few example item ids.
+    evidence: list[dict[str, Any]] = _json(nullable=False)
+    examples: list[str] = _json(nullable=False)
+    channel: str | None = Field(default=None, max_length=40)

@@ -18,6 +18,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from storage import audit, outbox
 from storage.db import Database
+from storage.item_locks import lock_items_then_rows
 from storage.models import OutboxKind, ReminderRow, ReviewItem, Status, StepStatus
 
 _TABLE: Table = SQLModel.metadata.tables["reminder"]
@@ -78,7 +79,7 @@ def fire_many(
     if not reminder_ids:
         return []
     with db.write() as session:
-        items, reminders = _lock(session, reminder_ids)
+        items, reminders = lock_items_then_rows(session, ReminderRow, reminder_ids)
         results: list[ReminderResult] = []
         for reminder_id in reminder_ids:
             reminder = reminders.get(reminder_id)
@@ -119,32 +120,6 @@ def fire_many(
                 schedule(session, item.id, firing.next_reminder)
             results.append(ReminderResult(reminder_id, item.id, True))
         return results
-
-
-def _lock(
-    session: Session, reminder_ids: list[int]
-) -> tuple[dict[str, ReviewItem], dict[int, ReminderRow]]:
-    """Locks the items, then the reminders, each in id order: the order decisions and
-    escalation firings take, so none of them wait on each other in a circle."""
-    item_ids = session.exec(
-        select(ReminderRow.item_id).where(col(ReminderRow.id).in_(reminder_ids))
-    ).all()
-    if not item_ids:
-        return {}, {}
-    items = session.exec(
-        select(ReviewItem)
-        .where(col(ReviewItem.id).in_(set(item_ids)))
-        .order_by(col(ReviewItem.id))
-        .with_for_update()
-    ).all()
-    reminders = session.exec(
-        select(ReminderRow)
-        .where(col(ReminderRow.id).in_(reminder_ids))
-        .order_by(col(ReminderRow.id))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
-    return {item.id: item for item in items}, {r.id: r for r in reminders if r.id is not None}
 
 
 def reminders_of(db: Database, item_id: str) -> list[ReminderRow]:
