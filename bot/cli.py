@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.server import Runtime
-    from digest.model import Period
+    from digest.model import Digest, Period
 
 log = logging.getLogger("bot.cli")
 
@@ -231,8 +231,19 @@ def rules_replay(
     show_default=True,
 )
 @click.option("--post", is_flag=True, help="Also post it to the rules' digest channel.")
+@click.option(
+    "--proposals",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write each suggested rules change into a copy of the rules file in this folder "
+    "(<kind>-<route>.yml), for `hitl rules replay`.",
+)
 def digest(
-    week: str | None, since: datetime | None, until: datetime | None, output: str, post: bool
+    week: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    output: str,
+    post: bool,
+    proposals: Path | None,
 ) -> None:
     """Build the friction digest of a week or any period, print it, or post it."""
     from bot import digest_publisher
@@ -260,6 +271,8 @@ def digest(
         _fail(f"HITL_DATABASE_URL: cannot read the record: {str(error).splitlines()[0]}")
     finally:
         db.dispose()
+    if proposals is not None:
+        built = _write_proposals(built, settings.rules_path, proposals)
     if output == "json":
         click.echo(built.model_dump_json(indent=2))
     else:
@@ -272,6 +285,37 @@ def digest(
         channel, ts = digest_publisher.post_message(slack, rules.digest.channel, built)
         digest_publisher.post_chart(slack, channel, ts, built)
         click.echo(f"posted to {channel} ({ts})", err=True)
+
+
+def _write_proposals(built: "Digest", rules_path: Path, directory: Path) -> "Digest":
+    """Writes the rules file with each suggestion's change applied, checked as `hitl rules
+    check` would; the suggestions' replay commands then name those files."""
+    from digest.suggestions import apply_rules_change, proposal_name, with_proposal_file
+    from rules import load_rules_text
+
+    text = rules_path.read_text(encoding="utf-8-sig")
+    suggestions = []
+    for suggestion in built.suggestions:
+        if suggestion.rules_change is None or suggestion.route is None:
+            suggestions.append(suggestion)
+            continue
+        path = directory / proposal_name(suggestion.kind, suggestion.route)
+        note = (
+            f"{rules_path} with the digest's {suggestion.kind} suggestion for route "
+            f"{suggestion.route} ({built.period.label}) applied, written by hitl digest."
+        )
+        try:
+            proposed = apply_rules_change(text, suggestion.rules_change, note=note)
+            load_rules_text(proposed, str(path))
+        except (ValueError, RulesError) as error:
+            _fail(f"cannot write {path}: {error}")
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path.write_text(proposed, encoding="utf-8")
+        except OSError as error:
+            _fail(f"--proposals: cannot write {path}: {error.strerror or error}")
+        suggestions.append(with_proposal_file(suggestion, str(path)))
+    return built.model_copy(update={"suggestions": suggestions})
 
 
 @main.command("export")

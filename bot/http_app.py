@@ -13,9 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime
 from slack_bolt import App
 
 import commands
+from bot.alert_models import AlertListOut, AlertOut
 from bot.api_boundary import ApiError, BodyLimit, install_error_handlers
 from bot.api_models import CancelRequest, FieldError, ReviewListOut, ReviewOut, ReviewRequest
 from bot.egress import EgressPolicy, EgressRefused
@@ -25,9 +27,9 @@ from bot.rules_provider import RulesProvider
 from bot.signals import ChangeSignals
 from bot.slack_endpoint import add_slack_endpoint
 from commands import EventBus
-from storage import listing, queue, reviews
+from storage import alert_queries, listing, queue, reviews
 from storage.db import Database
-from storage.models import Status
+from storage.models import AlertStatus, Status
 from storage.reviews import NewItem, Outcome
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,48 @@ def create_http_app(
                 for item, decision in page.items
             ],
             next_cursor=page.next_cursor,
+        )
+        return JSONResponse(body.model_dump(mode="json"))
+
+    @app.get(
+        "/v1/alerts",
+        response_model=AlertListOut,
+        responses=error_responses(401, 422, 503),
+        summary="Drift alerts",
+        operation_id="list_alerts",
+        description="Significant rises of a workflow's rejection or edit rate, newest "
+        "detected first, a page at a time like `GET /v1/reviews`. Any valid token reads "
+        "every workflow's alerts: they describe workflows, not one agent's items.",
+    )
+    def list_alerts(
+        _agent: Agent,
+        workflow: Annotated[str | None, Query(max_length=200, examples=["ap-invoices"])] = None,
+        status: Annotated[
+            AlertStatus | None, Query(description="Only open or only closed alerts.")
+        ] = None,
+        since: Annotated[
+            AwareDatetime | None,
+            Query(
+                description="Only alerts detected at or after this time (with a zone).",
+                examples=["2026-11-20T00:00:00Z"],
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=alert_queries.MAX_LIMIT)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> JSONResponse:
+        filters = alert_queries.AlertFilters(workflow, status, since)
+        try:
+            after = alert_queries.decode_cursor(cursor, filters) if cursor else None
+        except listing.BadCursor as bad:
+            raise ApiError(
+                422,
+                "invalid_request",
+                "The request has invalid fields.",
+                errors=[FieldError(field="cursor", message=str(bad))],
+            ) from None
+        page = alert_queries.list_alerts(db, filters, limit=limit, after=after)
+        body = AlertListOut(
+            alerts=[AlertOut.of(alert) for alert in page.alerts], next_cursor=page.next_cursor
         )
         return JSONResponse(body.model_dump(mode="json"))
 

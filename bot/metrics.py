@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlmodel import func, select
 
 from commands import ChangeKind, ItemChanged
+from storage.alert_queries import alert_counts
 from storage.db import Database
 from storage.models import OutboxMessage, OutboxStatus, ReviewItem, Status
 from storage.outbox import oldest_pending_created_at
@@ -87,13 +88,14 @@ class LoopHealth:
 
 
 class _DatabaseGauges(Collector):
-    """Backlog figures read from the database at scrape time: true across replicas."""
+    """Backlog and drift alert figures read from the database at scrape time: true across
+    replicas, whichever of them raised an alert."""
 
     def __init__(self, db: Database, health: LoopHealth) -> None:
         self.db = db
         self.health = health
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         last_success = GaugeMetricFamily(
             "hitl_loop_last_success_timestamp_seconds",
             "When each background loop last completed a cycle (Unix time)",
@@ -108,7 +110,7 @@ class _DatabaseGauges(Collector):
         except Exception:
             return
 
-    def _database_figures(self) -> Iterator[GaugeMetricFamily]:
+    def _database_figures(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         oldest = GaugeMetricFamily(
             "hitl_outbox_oldest_pending_age_seconds",
             "Age of the oldest side effect not yet delivered (0 when none)",
@@ -136,6 +138,25 @@ class _DatabaseGauges(Collector):
         for kind, status, count in rows:
             (backlog if status == OutboxStatus.PENDING else failed).add_metric([kind], count)
         yield from (pending, backlog, failed)
+        yield from self._drift_alerts()
+
+    def _drift_alerts(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        # A counter read from the rows: alerts are never deleted, so it only grows.
+        total = CounterMetricFamily(
+            "hitl_drift_alerts",
+            "Drift alerts raised (episodes of a rising rejection or edit rate)",
+            labels=["workflow", "metric"],
+        )
+        # 0 rather than absent once an episode closed, so a graph shows it end.
+        open_ = GaugeMetricFamily(
+            "hitl_drift_alerts_open",
+            "Drift alerts still open (the rise goes on)",
+            labels=["workflow", "metric"],
+        )
+        for count in alert_counts(self.db):
+            total.add_metric([count.workflow, count.metric], count.total)
+            open_.add_metric([count.workflow, count.metric], count.open)
+        yield from (total, open_)
 
 
 class Metrics:

@@ -55,6 +55,7 @@ SLACK_SIDE = (
     OutboxKind.POST_THREAD,
     OutboxKind.PUBLISH_HOME,
     OutboxKind.POST_HANDOVER,
+    OutboxKind.POST_DRIFT,
 )
 _CLAIM_BACKOFF_MAX = 5.0  # seconds between claim attempts while the database fails
 _SLACK_PREFETCH = 3  # Slack rows queued per thread: under a backlog a claim takes 2 per thread
@@ -320,7 +321,7 @@ class OutboxWorker:
         """Delivers a Slack row; for a posted item, the channel and ts to record."""
         now = self.now()
         # The item and what its messages show, in one read.
-        of_no_item = (OutboxKind.POST_DIGEST, OutboxKind.PUBLISH_HOME)
+        of_no_item = (OutboxKind.POST_DIGEST, OutboxKind.PUBLISH_HOME, OutboxKind.POST_DRIFT)
         rendering = self.slack.rendering(row.item_id) if kind not in of_no_item else None
         item = rendering.item if rendering is not None else None
         method = RateLimits.UPDATE if kind == OutboxKind.UPDATE_ITEM else RateLimits.POST
@@ -355,6 +356,8 @@ class OutboxWorker:
                     look_first=self._may_have_reached_slack(row),
                     rendering=rendering,
                 )
+            elif kind == OutboxKind.POST_DRIFT:
+                self.slack.post_drift(str(row.payload["alert_id"]))
             elif kind == OutboxKind.PUBLISH_HOME:
                 self.slack.publish_home(str(row.payload["user"]))
             elif kind == OutboxKind.POST_HANDOVER:

@@ -12,6 +12,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from bot.digest_job import DigestJob
+from bot.drift_job import DriftJob
 from bot.egress import EgressPolicy
 from bot.escalation_clock import EscalationClock
 from bot.heartbeat import Heartbeat
@@ -120,6 +121,14 @@ class Runtime:
             queued=self.signals.outbox.set,
             health=self.metrics.health,
         )
+        self.drift = DriftJob(
+            db=self.db,
+            rules=self.rules,
+            scheduler=self.scheduler,
+            now=now,
+            queued=self.signals.outbox.set,
+            health=self.metrics.health,
+        )
         self.socket_mode: SocketModeHandler | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -164,6 +173,7 @@ class Runtime:
         self.worker.start()
         self.clock.start()
         self.digest.start()
+        self.drift.start()
         self.scheduler.start()
         if self.settings.socket_mode:
             self.socket_mode = SocketModeHandler(self.bolt, self.settings.slack_app_token)

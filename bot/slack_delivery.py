@@ -15,10 +15,11 @@ from bot.delivery import GiveUp
 from commands.queue import home_state
 from digest.model import Period
 from handlers.blocks import SpotNotes, escalation_message, item_message
+from handlers.drift_blocks import Example, drift_alert_message
 from handlers.home_blocks import hand_over_dm, home_view
 from handlers.text import cut, escape
 from rules import LoadedRules
-from storage import digests, escalations, queue, reviews
+from storage import alerts, digests, escalations, queue, reviews
 from storage.db import Database
 from storage.models import Decision, ReviewItem, SpotCheck
 
@@ -285,6 +286,34 @@ class SlackDelivery:
         if not run.chart_posted:
             digest_publisher.post_chart(self.slack, channel, ts, digest)
             digests.mark_chart(self.db, run_id)
+
+    def post_drift(self, alert_id: str) -> None:
+        """Posts a drift alert to the alerts channel as the rules name it now; an alert
+        already posted (the retry of an attempt whose answer was lost) is not posted again."""
+        alert = alerts.get_alert(self.db, alert_id)
+        if alert is None:
+            raise GiveUp("drift alert not found")
+        if alert.channel:
+            return
+        rules = self.current_rules().rules
+        channel = rules.alerts_channel
+        if channel is None:
+            raise GiveUp("the rules no longer name an alerts channel")
+        examples = []
+        for item_id in alert.examples:
+            item = reviews.get_item(self.db, item_id)
+            if item is not None:
+                examples.append(Example(item.id, item.title, self.permalink(item)))
+        text, blocks = drift_alert_message(alert, examples, rules.tzinfo)
+        response = self.slack.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={"event_type": "hitl_drift", "event_payload": {"alert_id": alert.id}},
+        )
+        alerts.mark_posted(self.db, alert.id, channel=str(response["channel"]))
 
     def permalink(self, item: ReviewItem) -> str | None:
         """Slack's documented permalink form, from the workspace URL auth.test gives."""

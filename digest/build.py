@@ -73,12 +73,18 @@ def build_digest(
         reviewer_waits=reviewer_waits(decided),
         escalated_owners=escalated,
         suggestions=[
-            *earned_thresholds(bands, rules),
+            *earned_thresholds(bands, rules, period),
             *thresholds_too_low(db, period, rules, bands),
-            *owner_changes(escalated),
+            *owner_changes(escalated, rules, period),
             *rising_rejections(workflows),
         ],
+        drift_alerts=drift_alerts(db, period),
     )
+
+
+def drift_alerts(db: Database, period: model.Period) -> list[model.DriftAlert]:
+    """The drift alarms raised in the period (detected in it), oldest first."""
+    return [model.DriftAlert(**vars(row)) for row in q.drift_alerts(db, period.since, period.until)]
 
 
 def linker(team_url: str | None) -> Linker:

@@ -1,7 +1,7 @@
 """The digest as Markdown, for `hitl digest` and for pasting into an operating review."""
 
 from digest.field_edits import describe as describe_field_edit
-from digest.model import Change, Digest, Example, Figures, GroupFigures
+from digest.model import Change, Digest, DriftAlert, Example, Figures, GroupFigures, Suggestion
 
 
 def _pct(value: float | None) -> str:
@@ -47,6 +47,39 @@ def _example(example: Example) -> str:
     return f"{text}: “{example.note}”" if example.note else text
 
 
+def drift_summary(alert: DriftAlert) -> str:
+    """One alert without its workflow: "rejection rate 5% → 40% (model gpt-x), rising
+    since 2026-11-18 09:00 UTC, detected 2026-11-18 14:00 UTC; still open"."""
+    where = "" if alert.dimension == "overall" else f" ({alert.dimension} {alert.value})"
+    state = "still open" if alert.status == "open" else alert.status
+    return (
+        f"{alert.metric} rate {alert.baseline_rate:.0%} → {alert.recent_rate:.0%}{where}, "
+        f"rising since {alert.began_at:%Y-%m-%d %H:%M} UTC, detected "
+        f"{alert.detected_at:%Y-%m-%d %H:%M} UTC; {state}"
+    )
+
+
+def how_to_test(suggestion: Suggestion) -> str:
+    """What to do with a suggestion's rules change, around its replay command."""
+    if suggestion.proposal_file:
+        return f"`{suggestion.proposal_file}` holds your rules with this change; test it with"
+    return (
+        "Apply the change to a copy of your rules file (or let `hitl digest --proposals DIR` "
+        "write it), then test it over the evidence with"
+    )
+
+
+def _suggestion(suggestion: Suggestion) -> list[str]:
+    lines = [f"- {suggestion.message}"]
+    if suggestion.rules_change:
+        lines += ["", "  ```yaml", *(f"  {line}" for line in suggestion.rules_change.splitlines())]
+        lines += ["  ```", ""]
+    if suggestion.replay_command:
+        lines += [f"  {how_to_test(suggestion)}", "", "  ```sh", f"  {suggestion.replay_command}"]
+        lines += ["  ```", ""]
+    return lines
+
+
 def render(digest: Digest) -> str:
     period = digest.period
     lines = [
@@ -70,9 +103,18 @@ def render(digest: Digest) -> str:
         lines.append("Nothing recurring stands out this period.")
     lines += ["", "## Suggested rule changes", ""]
     if digest.suggestions:
-        lines += [f"- {suggestion.message}" for suggestion in digest.suggestions]
+        for suggestion in digest.suggestions:
+            lines += _suggestion(suggestion)
+        while lines[-1] == "":
+            lines.pop()
     else:
         lines.append("None: the record supports no change yet.")
+    lines += ["", "## Drift alerts", ""]
+    if not digest.drift_alerts:
+        span = "week" if "-W" in period.label else "period"
+        lines.append(f"No drift alerts this {span}.")
+    for alert in digest.drift_alerts:
+        lines.append(f"- **{alert.workflow}**: {drift_summary(alert)} (`{alert.id}`)")
     totals = digest.totals.current
     lines += [
         "",

@@ -139,6 +139,34 @@ class Suggestion(BaseModel):
     workflow: str | None = None
     message: str
     evidence: dict[str, Any]
+    rules_change: str | None = Field(
+        None,
+        description="the change as rules-file YAML: the route's name and changed keys only; "
+        "null when the suggestion is no rules change",
+    )
+    replay_command: str | None = Field(
+        None,
+        description="`hitl rules replay` of the proposed rules file over the evidence window "
+        "(placeholder file name unless `proposal_file` is set)",
+    )
+    proposal_file: str | None = Field(
+        None, description="the proposed rules file `hitl digest --proposals DIR` wrote"
+    )
+
+
+class DriftAlert(BaseModel):
+    """A drift alarm raised in the period: a workflow's rejection or edit rate rose."""
+
+    id: str
+    workflow: str
+    metric: str = Field(description="rejection | edit")
+    dimension: str = Field(description="overall | model | prompt_version")
+    value: str | None = Field(description="the model or prompt version, for those dimensions")
+    began_at: datetime = Field(description="the hour the rise began")
+    detected_at: datetime
+    baseline_rate: float
+    recent_rate: float
+    status: str = Field(description="open | closed")
 
 
 class Digest(BaseModel):
@@ -156,3 +184,6 @@ class Digest(BaseModel):
     reviewer_waits: list[ReviewerWait]
     escalated_owners: list[EscalatedOwner]
     suggestions: list[Suggestion]
+    drift_alerts: list[DriftAlert] = Field(
+        default_factory=list, description="detected in the period, oldest first"
+    )

@@ -3,12 +3,16 @@ within Block Kit's limits (50 blocks, 3,000 characters a section)."""
 
 from typing import Any
 
-from digest.model import Digest, GroupFigures
+from digest.field_edits import describe as describe_field_edit
+from digest.markdown import drift_summary
+from digest.model import Digest, GroupFigures, Suggestion
 from handlers.blocks import mrkdwn
 from handlers.text import cut, escape
 
 Block = dict[str, Any]
 MAX_BLOCKS = 50
+MAX_SUGGESTIONS = 6  # a section each; the rest are counted, the Markdown lists them all
+MAX_LINES = 8  # of the drift alerts' and field edits' sections
 
 
 def _section(text: str) -> Block:
@@ -36,6 +40,24 @@ def _route_line(group: GroupFigures) -> str:
 def _link(example: Any) -> str:
     title = escape(cut(example.title, 60))
     return f"<{example.link}|{title}>" if example.link else title
+
+
+def _suggestion(suggestion: Suggestion) -> str:
+    """The message, the rules change as a code block and the replay command."""
+    text = f"• {escape(suggestion.message)}"
+    if suggestion.rules_change:
+        text += f"\n```{escape(suggestion.rules_change.rstrip())}```"
+    if suggestion.replay_command:
+        where = "" if suggestion.proposal_file else " on a copy of your rules with this change"
+        text += f"\nTest it{where}: `{escape(suggestion.replay_command)}`"
+    return text
+
+
+def _more(count: int, what: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [mrkdwn(f"{count} more {what} in `hitl digest --format markdown`.")],
+    }
 
 
 def digest_message(digest: Digest) -> tuple[str, list[Block]]:
@@ -70,13 +92,19 @@ def digest_message(digest: Digest) -> tuple[str, list[Block]]:
             )
         ),
     ]
-    if digest.suggestions:
-        blocks.append(
-            _section(
-                "*Suggested rule changes*\n"
-                + "\n".join(f"• {escape(s.message)}" for s in digest.suggestions)
-            )
-        )
+    for index, suggestion in enumerate(digest.suggestions[:MAX_SUGGESTIONS]):
+        heading = "" if index else "*Suggested rule changes*\n"
+        blocks.append(_section(heading + _suggestion(suggestion)))
+    if len(digest.suggestions) > MAX_SUGGESTIONS:
+        blocks.append(_more(len(digest.suggestions) - MAX_SUGGESTIONS, "suggestions"))
+    if digest.drift_alerts:
+        lines = [
+            f"📈 *{escape(alert.workflow)}*: {escape(drift_summary(alert))}"
+            for alert in digest.drift_alerts[:MAX_LINES]
+        ]
+        blocks.append(_section("*Drift alerts*\n" + "\n".join(lines)))
+        if len(digest.drift_alerts) > MAX_LINES:
+            blocks.append(_more(len(digest.drift_alerts) - MAX_LINES, "drift alerts"))
     blocks.append({"type": "divider"})
     for group in digest.rejections[:5]:
         examples = "\n".join(
@@ -102,6 +130,12 @@ def digest_message(digest: Digest) -> tuple[str, list[Block]]:
                 f"{edit.edited_items} edits"
             )
         )
+    if digest.recurring_field_edits:
+        lines = [
+            f"🔢 *{escape(edit.workflow)}*: {escape(describe_field_edit(edit))}"
+            for edit in digest.recurring_field_edits[:MAX_LINES]
+        ]
+        blocks.append(_section("*Fields reviewers keep changing*\n" + "\n".join(lines)))
     blocks.append({"type": "divider"})
     lines = [_route_line(group) for group in digest.routes]
     for start in range(0, len(lines), 10):

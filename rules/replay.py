@@ -143,18 +143,20 @@ class _Simulator:
         return _Fate(route.name, False, tuple(people), tuple(fired), expired)
 
     def _fired(self, route: Route, created: datetime, until: datetime) -> tuple[list[int], bool]:
-        """The chain's steps due before `until`, and whether it ran out by then."""
+        """The chain's steps due by `until`, and whether it ran out by then. A step due at
+        the very moment of the decision fired: the bot expires an item exactly at its
+        chain's end, so its `decided_at` is that moment."""
         if not route.escalation:
             return [], False
         offsets = self._wall_clock_offsets(route)
         if offsets is not None:  # no working hours: plain sums, no calendar arithmetic
             waited = until - created
-            fired = [i for i, offset in enumerate(offsets[:-1]) if offset < waited]
-            ran_out = route.on_exhausted != "keep" and offsets[-1] < waited
+            fired = [i for i, offset in enumerate(offsets[:-1]) if offset <= waited]
+            ran_out = route.on_exhausted != "keep" and offsets[-1] <= waited
             return fired, ran_out
         fired = []
         due = escalation.first(route, created)
-        while due is not None and due.due_at < until:
+        while due is not None and due.due_at <= until:
             if isinstance(due, escalation.Exhaust):
                 return fired, True
             fired.append(due.index)

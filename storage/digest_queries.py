@@ -33,7 +33,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col
 
 from storage.db import Database
-from storage.models import Decision, ReviewItem, SpotCheck, Status
+from storage.models import Decision, DriftAlert, ReviewItem, SpotCheck, Status
 
 HUMAN = (Status.APPROVED, Status.EDITED, Status.REJECTED)
 EVERY_STATUS = tuple(Status)
@@ -354,6 +354,47 @@ def spot_checks(db: Database, since: datetime, until: datetime) -> list[SpotChec
     )
     with read(db) as session:
         return [SpotChecks(r[0], int(r[1]), int(r[2])) for r in session.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class DriftAlertRow:
+    id: str
+    workflow: str
+    metric: str
+    dimension: str
+    value: str | None
+    began_at: datetime
+    detected_at: datetime
+    baseline_rate: float
+    recent_rate: float
+    status: str
+
+
+def drift_alerts(db: Database, since: datetime, until: datetime) -> list[DriftAlertRow]:
+    """The drift alerts detected in [since, until), oldest first (ix_drift_alert_detected)."""
+    query = (
+        select(
+            col(DriftAlert.id),
+            col(DriftAlert.workflow),
+            col(DriftAlert.metric),
+            col(DriftAlert.dimension),
+            col(DriftAlert.value),
+            col(DriftAlert.began_at),
+            col(DriftAlert.detected_at),
+            col(DriftAlert.baseline_rate),
+            col(DriftAlert.recent_rate),
+            col(DriftAlert.status),
+        )
+        .where(col(DriftAlert.detected_at) >= since, col(DriftAlert.detected_at) < until)
+        .order_by(col(DriftAlert.detected_at), col(DriftAlert.id))
+    )
+    with read(db) as session:
+        rows = session.execute(query).all()
+    # The status reads back as AlertStatus; the digest carries its plain value.
+    return [
+        DriftAlertRow(**{**row._asdict(), "status": str(getattr(row.status, "value", row.status))})
+        for row in rows
+    ]
 
 
 def any_item_before(db: Database, moment: datetime) -> bool:

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlmodel import col, or_, select
 
@@ -34,6 +35,12 @@ class Filters:
         since = _utc(self.since).isoformat() if self.since else None
         fields = [self.agent, self.status, self.workflow, self.route, since]
         return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+
+
+class CursorScope(Protocol):
+    """What a cursor is bound to: the filters of a listing (these, or another's)."""
+
+    def digest(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ def list_items(
     return Page(items=[(item, decisions.get(item.id)) for item in page], next_cursor=cursor)
 
 
-def encode_cursor(position: Position, filters: Filters) -> str:
+def encode_cursor(position: Position, filters: CursorScope) -> str:
     payload = json.dumps(
         [_utc(position.created_at).isoformat(), position.item_id, filters.digest()],
         separators=(",", ":"),
@@ -98,7 +105,7 @@ def encode_cursor(position: Position, filters: Filters) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, filters: Filters) -> Position:
+def decode_cursor(cursor: str, filters: CursorScope) -> Position:
     """The position a cursor continues from; BadCursor when it was not made by
     encode_cursor for these filters."""
     try:

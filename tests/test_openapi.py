@@ -22,6 +22,8 @@ V1_OPERATIONS = [
     ("post", "/v1/reviews"),
     ("get", "/v1/reviews/{item_id}"),
     ("post", "/v1/reviews/{item_id}/cancel"),
+    ("get", "/v1/reviews"),
+    ("get", "/v1/alerts"),
 ]
 
 
@@ -56,7 +58,13 @@ def test_v1_routes_need_a_bearer_token(document: dict[str, Any]) -> None:
     operation_ids = {
         document["paths"][path][method]["operationId"] for method, path in V1_OPERATIONS
     }
-    assert operation_ids == {"submit_review", "get_review", "cancel_review"}  # for generators
+    assert operation_ids == {
+        "submit_review",
+        "get_review",
+        "cancel_review",
+        "list_reviews",
+        "list_alerts",
+    }  # for generators
     assert "security" not in document["paths"]["/healthz"]["get"]
 
 
@@ -64,14 +72,16 @@ def test_every_error_answer_has_the_error_shape(document: dict[str, Any]) -> Non
     text = json.dumps(document)
     assert "HTTPValidationError" not in text and '"detail"' not in text
     expected = {
-        "/v1/reviews": {"401", "409", "413", "422", "503"},
-        "/v1/reviews/{item_id}": {"401", "404", "422", "503"},
-        "/v1/reviews/{item_id}/cancel": {"401", "404", "409", "422", "503"},
+        ("post", "/v1/reviews"): {"401", "409", "413", "422", "503"},
+        ("get", "/v1/reviews/{item_id}"): {"401", "404", "422", "503"},
+        ("post", "/v1/reviews/{item_id}/cancel"): {"401", "404", "409", "422", "503"},
+        ("get", "/v1/reviews"): {"401", "422", "503"},
+        ("get", "/v1/alerts"): {"401", "422", "503"},
     }
     for method, path in V1_OPERATIONS:
         responses = document["paths"][path][method]["responses"]
         errors = {status for status in responses if status.startswith(("4", "5"))}
-        assert expected[path] <= errors, (path, errors)
+        assert expected[method, path] <= errors, (path, errors)
         for status in errors:
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (path, status)
