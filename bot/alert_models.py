@@ -63,6 +63,12 @@ class EvidenceOut(BaseModel):
         description="Its rejections or edits since `began_at`.", examples=[71]
     )
     began_at: UtcTimestamp = Field(description="The start of the hour its rise began.")
+    own_baseline: bool = Field(
+        default=True,
+        description="False when the series had too little history of its own (a new "
+        "model or prompt_version) and was tested against its workflow's baseline rate.",
+        examples=[False],
+    )
 
 
 class AlertOut(BaseModel):

@@ -59,6 +59,7 @@ class AlertFactory:
                     "recent_decided": 340,
                     "recent_events": 71,
                     "began_at": (detected - timedelta(hours=5)).isoformat(),
+                    "own_baseline": False,
                 }
             ],
             "examples": ["rv_01JD3V6Z7W9X8Y7Z6A5B4C3D2E"],
@@ -132,6 +133,7 @@ def test_an_alert_shows_what_rose_since_when_and_why(hitl: InProcessBot) -> None
                 "recent_decided": 340,
                 "recent_events": 71,
                 "began_at": "2026-11-23T08:00:02.500Z",
+                "own_baseline": False,
             }
         ],
         "examples": ["rv_01JD3V6Z7W9X8Y7Z6A5B4C3D2E", "rv_01JD3V6Z7W9X8Y7Z6A5B4C3D2F"],
