@@ -5,7 +5,8 @@
 
 For each size: the digest benchmark's history (that many decided items over the 8 weeks
 before a fixed Monday; `--keep` as there), then one `hitl rules replay NEW.yml` over all 8
-weeks, so every item is replayed, as its own process. NEW.yml lowers the invoices
+weeks, so every item is replayed, and one over the last week only, the period a digest
+covers (its budget), each as its own process. NEW.yml lowers the invoices
 threshold and lengthens the contracts escalation step. Compare the time with
 `benchmarks.digest_scale` on the same history (the digest's budget).
 """
@@ -34,20 +35,25 @@ def run(backend: str, sizes: list[int], keep: Path | None) -> None:
             new = Path(tmp) / "new.yml"
             new.write_text(NEW_RULES)
             since = (MONDAY - timedelta(weeks=8)).isoformat()
-            arguments = ["rules", "replay", str(new), "--since", since]
-            arguments += ["--until", MONDAY.isoformat(), "--format", "json"]
-            result = measure(url, Path(tmp), arguments, "replay")
-            line = f"backend={backend} items={size:,} {setup}"
-            if result.exit_code != 0:
-                print(f"{line} replay=failed(exit {result.exit_code})", flush=True)
-                print(result.stderr[-2000:], file=sys.stderr)
-                continue
-            replayed = json.loads(result.stdout_path.read_text())["items"]
-            print(
-                f"{line} replay={result.seconds:.1f}s cpu={result.cpu_seconds:.1f}s "
-                f"peak_rss={result.peak_rss_kib / 1024:.0f}MiB items_replayed={replayed:,}",
-                flush=True,
-            )
+            last_week = (MONDAY - timedelta(weeks=1)).isocalendar()
+            periods = {
+                "all": ["--since", since, "--until", MONDAY.isoformat()],
+                "week": ["--week", f"{last_week.year}-W{last_week.week:02d}"],
+            }
+            for name, period in periods.items():
+                arguments = ["rules", "replay", str(new), *period, "--format", "json"]
+                result = measure(url, Path(tmp), arguments, "replay")
+                line = f"backend={backend} items={size:,} {setup} period={name}"
+                if result.exit_code != 0:
+                    print(f"{line} replay=failed(exit {result.exit_code})", flush=True)
+                    print(result.stderr[-2000:], file=sys.stderr)
+                    continue
+                replayed = json.loads(result.stdout_path.read_text())["items"]
+                print(
+                    f"{line} replay={result.seconds:.1f}s cpu={result.cpu_seconds:.1f}s "
+                    f"peak_rss={result.peak_rss_kib / 1024:.0f}MiB items_replayed={replayed:,}",
+                    flush=True,
+                )
 
 
 def main() -> None:
