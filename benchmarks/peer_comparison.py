@@ -71,6 +71,10 @@ PEER_LAUNCHER = textwrap.dedent(
         kwargs.setdefault("base_url", os.environ["BENCH_SLACK_API_URL"])
         _init(self, *args, **kwargs)
     async_client.AsyncWebClient.__init__ = _init_with_standin
+    # The peer migrates through plain `postgresql://`, which SQLAlchemy 2.1 maps to
+    # psycopg 3; the peer ships psycopg2.
+    from sqlalchemy.dialects import registry
+    registry.register("postgresql", "sqlalchemy.dialects.postgresql.psycopg2", "PGDialect_psycopg2")
     from awaithumans.cli.main import app
     sys.argv = ["awaithumans", "serve", "--host", "127.0.0.1", "--port", sys.argv[1],
                 "--log-level", "warning"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from commands.escalation import first_step
 from commands.events import ChangeKind, EventBus, ItemChanged
+from commands.homes import submitted_home_refresh
 from commands.reminders import first_reminder
 from rules import LoadedRules, may_decide, route_item
 from storage import groups, reviews
@@ -141,6 +142,7 @@ def submit(
         first_step=None if decision.auto_approved else first_step(route, now),
         first_reminder=None if decision.auto_approved else first_reminder(route, now),
         post_to_slack=not decision.auto_approved or spot_check,
+        home_refresh=None if decision.auto_approved else submitted_home_refresh(route),
     )
     result = reviews.create_item(db, new, routing, now=now)
     if not result.created:  # a concurrent submission with the same external_id won

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from commands.events import ChangeKind, EventBus, ItemChanged
+from commands.homes import HOME_EVERY
 from commands.items import escalated_to, may_decide_item
 from rules import Route, may_decide
 from storage import queue, reviews
 from storage.db import Database
-from storage.models import Decision, ItemComment, ReviewItem, Status
+from storage.models import Decision, ItemComment, ReviewItem
 from storage.queue import TakeOutcome, TakeResult
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,6 @@ __all__ = [
     "waiting_ids",
 ]
 
-# A person's Home is published at most this often; changes in between are coalesced.
-HOME_EVERY = timedelta(seconds=3)
 DECIDED_WINDOW = timedelta(days=7)
 
 
@@ -218,8 +217,10 @@ def refresh_homes(db: Database, event: ItemChanged, *, now: datetime) -> int:
     (never the whole workspace). Comments and spot checks are not shown there."""
     if event.kind in (ChangeKind.COMMENTED, ChangeKind.SPOT_CHECKED):
         return 0
-    if event.kind == ChangeKind.SUBMITTED and event.status != Status.PENDING:
-        return 0  # auto-approved: in nobody's queue
+    if event.kind == ChangeKind.SUBMITTED:
+        # Queued in the submission's own transaction (`commands.homes`); an auto-approved
+        # item is in nobody's queue.
+        return 0
     if not queue.has_home_viewers(db):
         return 0
     people = people_to_refresh(db, event.item_id)

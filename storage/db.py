@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
 _IMMEDIATE = "hitl_begin_immediate"
+_LOOKUP = "hitl_lookup"  # no transaction: see Database.lookup
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -41,8 +42,10 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_LOOKUP, False):
+            return  # each statement is its own transaction (the driver's autocommit)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")
 
 
 # A pooled connection idle this long is checked (SELECT 1) before use: the server may have
@@ -93,6 +96,13 @@ class Database:
         else:
             _ping_after_idle(self.engine)
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
+        # On PostgreSQL a transaction costs two round trips (BEGIN, then COMMIT or
+        # ROLLBACK) besides its statements; a lookup runs its statements without one.
+        self._lookup_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_postgres
+            else self.engine.execution_options(**{_LOOKUP: True})
+        )
         # SQLite has one writer at a time. Writers of this process queue on this lock
         # instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms and
         # so adds tens of ms to a request that meets the outbox's write. Other processes
@@ -114,6 +124,15 @@ class Database:
             yield session
 
     @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A read outside any transaction, for the hot path's short reads: each statement
+        sees what was committed when it ran, as under PostgreSQL's READ COMMITTED `read()`
+        (on SQLite a `read()` keeps one snapshot across its statements; a lookup does not).
+        It must not stream (`yield_per` needs a transaction on PostgreSQL) nor write."""
+        with Session(self._lookup_engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any error."""
         writer = self._sqlite_writer
@@ -126,6 +145,16 @@ class Database:
             if queued:
                 assert writer is not None
                 writer.release()
+
+    def execute_atomic(self, statement: Executable, params: dict[str, Any]) -> None:
+        """One writing statement, atomic by itself, run without BEGIN and COMMIT on
+        PostgreSQL (two round trips fewer than `write()`); elsewhere in a `write()`."""
+        if not self.is_postgres:
+            with self.write() as session:
+                session.connection().execute(statement, params)
+            return
+        with self._lookup_engine.connect() as connection:
+            connection.execute(statement, params)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -225,10 +225,11 @@ def complete(db: Database, row_id: int, *, now: datetime) -> None:
 
 def complete_in(session: Session, row_id: int, *, now: datetime) -> None:
     """`complete` inside the caller's transaction (with the change the delivery made)."""
-    session.connection().execute(_complete_row, {"row_id": row_id, "done_at": now})
+    session.connection().execute(complete_row, {"row_id": row_id, "done_at": now})
 
 
-_complete_row = (
+# Binds `row_id` and `done_at` (storage.reviews runs it with the item's post, as one).
+complete_row = (
     update(OutboxMessage.__table__)  # type: ignore[attr-defined]
     .where(col(OutboxMessage.id) == bindparam("row_id"))
     .values(

@@ -1,10 +1,11 @@
 """The reviewer's queue in storage: who is on an item, the discussion in its thread, and
-whose App Home is kept up to date. Each command is one transaction with its audit row and
-outbox rows; who may do what is decided by the caller (`commands.queue`)."""
+what waits for a person. Each command is one transaction with its audit row and outbox
+rows; who may do what is decided by the caller (`commands.queue`). Whose App Home is kept
+up to date lives in storage.home_viewers (its functions are also importable from here)."""
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,9 +15,16 @@ from sqlmodel import Session, col, select
 
 from storage import audit, outbox
 from storage.db import Database
+from storage.home_viewers import (  # the Home's rows, where callers have long found them
+    has_home_viewers,
+    home_viewers,
+    queue_home_publish,
+    record_home_opened,
+    set_home_page,
+    start_home_publish,
+)
 from storage.models import (
     Decision,
-    HomeViewer,
     ItemComment,
     ItemMessage,
     OutboxKind,
@@ -24,6 +32,15 @@ from storage.models import (
     Status,
 )
 from storage.reviews import enqueue_update
+
+__all__ = [
+    "has_home_viewers",
+    "home_viewers",
+    "queue_home_publish",
+    "record_home_opened",
+    "set_home_page",
+    "start_home_publish",
+]
 
 # --- take and hand over --------------------------------------------------------------
 
@@ -301,87 +318,3 @@ def decided_by(
             .limit(limit)
         )
         return int(count), [(item, decision) for item, decision in session.exec(query)]
-
-
-# --- App Home viewers ----------------------------------------------------------------
-
-
-def record_home_opened(db: Database, user: str, *, now: datetime) -> None:
-    with db.write() as session:
-        viewer = session.get(HomeViewer, user, with_for_update=True)
-        if viewer is None:
-            session.add(HomeViewer(user_id=user, opened_at=now))
-        else:
-            viewer.opened_at = now
-            session.add(viewer)
-
-
-def has_home_viewers(db: Database) -> bool:
-    """Whether anyone has opened the Home: until then, changes cost one tiny read."""
-    with db.read() as session:
-        return session.exec(select(HomeViewer.user_id).limit(1)).first() is not None
-
-
-def home_viewers(db: Database, among: Iterable[str] | None = None) -> list[str]:
-    """Who has opened the Home (all of them, or those `among` the given people)."""
-    with db.read() as session:
-        query = select(HomeViewer.user_id)
-        if among is not None:
-            query = query.where(col(HomeViewer.user_id).in_(sorted(set(among))))
-        return list(session.exec(query))
-
-
-def queue_home_publish(
-    db: Database, users: Sequence[str], *, now: datetime, every: timedelta
-) -> int:
-    """Queues a Home publish for each of `users` who opened the Home and has none queued,
-    no sooner than `every` after their last one. Returns how many were queued."""
-    if not users:
-        return 0
-    queued = 0
-    with db.write() as session:
-        query = (
-            select(HomeViewer)
-            .where(
-                col(HomeViewer.user_id).in_(sorted(set(users))),
-                col(HomeViewer.publish_due_at).is_(None),
-            )
-            .with_for_update()
-        )
-        for viewer in session.exec(query):
-            due = now
-            if viewer.published_at is not None:
-                due = max(now, viewer.published_at + every)
-            row = outbox.enqueue(
-                session,
-                item_id=None,
-                kind=OutboxKind.PUBLISH_HOME,
-                now=now,
-                payload={"user": viewer.user_id},
-            )
-            row.due_at = due
-            viewer.publish_due_at = due
-            session.add(viewer)
-            queued += 1
-    return queued
-
-
-def start_home_publish(db: Database, user: str, *, now: datetime) -> HomeViewer | None:
-    """A publish begins: a change from now on queues the next one (its state is read
-    after this). Returns the viewer with the page to show."""
-    with db.write() as session:
-        viewer = session.get(HomeViewer, user, with_for_update=True)
-        if viewer is None:
-            return None
-        viewer.publish_due_at = None
-        viewer.published_at = now
-        session.add(viewer)
-        return viewer
-
-
-def set_home_page(db: Database, user: str, *, offset: int, size: int) -> None:
-    with db.write() as session:
-        viewer = session.get(HomeViewer, user, with_for_update=True)
-        if viewer is not None:
-            viewer.page_offset, viewer.page_size = max(0, offset), max(1, size)
-            session.add(viewer)
