@@ -198,3 +198,40 @@ def run_cli(
         cwd=cwd,
         timeout=120,
     )
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def shared_bot(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BotHarness]:
+    """One `bot` (its own stand-in, migrated database, RULES) for a module's tests that
+    leave no trace, such as requests it refuses: started once per backend and module
+    rather than once per test. A test that stores, posts or changes anything asks for
+    `bot` instead."""
+    folder = tmp_path_factory.mktemp("shared_bot")
+    rules = folder / "rules.yml"
+    rules.write_text(RULES)
+    admin: str | None = None
+    dropper: ThreadPoolExecutor | None = None
+    if request.param == "sqlite":
+        path = folder / "hitl.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_migrated_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        admin = request.getfixturevalue("pg_server")
+        dropper = request.getfixturevalue("_pg_dropper")
+        url = create_pg_database(admin, request.getfixturevalue("_pg_migrated_template"))
+    standin = SlackStandIn().start()
+    harness = BotHarness(make_settings(url, standin, rules), standin)
+    try:
+        harness.start()
+        try:
+            yield harness
+        finally:
+            harness.stop()
+    finally:
+        standin.stop()
+        if admin is not None and dropper is not None:
+            dropper.submit(drop_pg_database, admin, url).add_done_callback(_report_failed_drop)

@@ -1,6 +1,7 @@
 """Running `hitl serve` as a real process, the way an operator does."""
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -36,9 +37,35 @@ def serve_env(
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nothing listens on, for a process the test starts.
+
+    Drawn below the kernel's ephemeral range: the kernel hands ports from that range to
+    outgoing connections (hundreds a second while the suite runs), and one could take the
+    port between this check and the bot's bind ("Address already in use")."""
+    lowest_ephemeral = _lowest_ephemeral_port()
+    if lowest_ephemeral > _LOWEST_PORT + 1000:
+        for _ in range(100):
+            port = _RANDOM.randrange(_LOWEST_PORT, lowest_ephemeral)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket() as sock:  # no room below the range: let the kernel choose
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+_LOWEST_PORT = 20000  # above the ports local services (PostgreSQL, web servers) usually take
+_RANDOM = random.SystemRandom()  # unseeded: test workers draw independently
+
+
+def _lowest_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; elsewhere the loop above just draws from below it
 
 
 def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:

@@ -83,11 +83,15 @@ def test_concurrent_retries_with_one_external_id_create_one_item(bot: BotHarness
     assert len(bot.standin.calls_to("chat.postMessage")) == 1
 
 
+# Refused requests leave nothing behind, so the tests below share one bot per backend.
 @pytest.mark.parametrize(
     ("headers", "token"),
     [({}, None), ({}, "wrong-token-0123456789"), ({"Authorization": "Basic abc"}, None)],
 )
-def test_missing_or_wrong_token_is_401(bot: BotHarness, headers: dict, token: str | None) -> None:
+def test_missing_or_wrong_token_is_401(
+    shared_bot: BotHarness, headers: dict, token: str | None
+) -> None:
+    bot = shared_bot
     response = bot.api("POST", "/v1/reviews", token=token, headers=headers, json=invoice())
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
@@ -108,7 +112,8 @@ def test_missing_or_wrong_token_is_401(bot: BotHarness, headers: dict, token: st
         ({"context": {"nested": {"a": 1}}}, "context.nested"),
     ],
 )
-def test_bad_input_is_422_field_by_field(bot: BotHarness, change: dict, field: str) -> None:
+def test_bad_input_is_422_field_by_field(shared_bot: BotHarness, change: dict, field: str) -> None:
+    bot = shared_bot
     response = bot.api("POST", "/v1/reviews", json=invoice(**change))
     assert response.status_code == 422, response.text
     body = response.json()
@@ -117,7 +122,8 @@ def test_bad_input_is_422_field_by_field(bot: BotHarness, change: dict, field: s
     _nothing_stored_or_posted(bot)
 
 
-def test_missing_required_fields_are_each_named(bot: BotHarness) -> None:
+def test_missing_required_fields_are_each_named(shared_bot: BotHarness) -> None:
+    bot = shared_bot
     response = bot.api("POST", "/v1/reviews", json={"title": "x"})
     assert response.status_code == 422
     named = {error["field"] for error in response.json()["errors"]}
@@ -125,7 +131,8 @@ def test_missing_required_fields_are_each_named(bot: BotHarness) -> None:
     _nothing_stored_or_posted(bot)
 
 
-def test_malformed_json_is_422(bot: BotHarness) -> None:
+def test_malformed_json_is_422(shared_bot: BotHarness) -> None:
+    bot = shared_bot
     response = bot.api(
         "POST", "/v1/reviews", content=b"{not json", headers={"Content-Type": "application/json"}
     )
@@ -133,7 +140,8 @@ def test_malformed_json_is_422(bot: BotHarness) -> None:
     _nothing_stored_or_posted(bot)
 
 
-def test_body_over_the_limit_is_413(bot: BotHarness) -> None:
+def test_body_over_the_limit_is_413(shared_bot: BotHarness) -> None:
+    bot = shared_bot
     huge = invoice(metadata={"blob": "z" * 1_100_000})  # the default limit is 1 MiB
     response = bot.api("POST", "/v1/reviews", json=huge)
     assert response.status_code == 413 and response.json()["error"] == "body_too_large"
@@ -151,7 +159,8 @@ def test_body_over_the_limit_is_413(bot: BotHarness) -> None:
     _nothing_stored_or_posted(bot)
 
 
-def test_no_matching_route_is_422(bot: BotHarness) -> None:
+def test_no_matching_route_is_422(shared_bot: BotHarness) -> None:
+    bot = shared_bot
     response = bot.api("POST", "/v1/reviews", json=invoice(workflow="unknown-flow"))
     assert response.status_code == 422
     assert response.json()["error"] == "no_route"

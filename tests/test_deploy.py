@@ -140,7 +140,10 @@ def test_installing_what_the_image_copies_gives_a_working_hitl(tmp_path: Path) -
                 else:
                     shutil.copy2(REPO / item, source / item)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # No pip of its own (seeding one costs seconds): this run's pip installs into it.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     # The dependencies come from this test run's environment; hitl itself from `source`.
     site = subprocess.run(
         [
@@ -154,7 +157,10 @@ def test_installing_what_the_image_copies_gives_a_working_hitl(tmp_path: Path) -
     ).stdout.strip()
     Path(site, "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     installed = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(source)],
+        [
+            *(sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")),
+            *("install", "-q", "--no-deps", str(source)),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from bot import digest_publisher
+from bot import cli, digest_publisher
 from digest import periods
 from storage import digests
 from storage.db import Database
@@ -130,6 +131,13 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _unset_others(env: dict[str, str]) -> dict[str, str | None]:
+    """`env` for click's runner, which only adds to this process's environment: every
+    other SLACK_/HITL_ variable set here is removed, as `env` leaves it out."""
+    unset = {k: None for k in os.environ if k.startswith(("SLACK_", "HITL_")) and k not in env}
+    return {**env, **unset}
+
+
 def test_hitl_digest_prints_markdown_json_and_posts(
     history_url: str, standin: SlackStandIn, rules_path: Path, tmp_path: Path
 ) -> None:
@@ -152,16 +160,21 @@ def test_hitl_digest_prints_markdown_json_and_posts(
     assert document["totals"]["current"]["volume"] > 0
     assert document["period"]["since"].startswith(LAST_WEEK.since.strftime("%Y-%m-%dT%H"))
 
+    # Refusals through the same command in-process (click's runner): each is decided
+    # before anything is read or posted, and a process start apiece would only add time.
     for bad in (
         ["--week", "2026-47"],
         ["--since", "2026-11-10"],
         ["--week", LAST_WEEK.label, "--since", "2026-11-10", "--until", "2026-11-11"],
     ):
-        refused = _cli(env, *bad)
-        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        refused = CliRunner().invoke(cli.main, ["digest", *bad], env=_unset_others(env))
+        assert refused.exit_code == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
 
-    no_token = _cli(env, "--week", LAST_WEEK.label, "--post")
-    assert no_token.returncode == 2 and "SLACK_BOT_TOKEN" in no_token.stderr
+    no_token = CliRunner().invoke(
+        cli.main, ["digest", "--week", LAST_WEEK.label, "--post"], env=_unset_others(env)
+    )
+    assert no_token.exit_code == 2 and "SLACK_BOT_TOKEN" in no_token.stderr
     env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_API_URL=standin.url)
     posted = _cli(env, "--week", LAST_WEEK.label, "--post")
     assert posted.returncode == 0, posted.stderr

@@ -1,19 +1,22 @@
 """`HitlInbox`: a real LangGraph graph pauses on `interrupt()` with an Agent Inbox request;
 hitl asks in Slack; the run resumes with what the reviewer decided."""
 
+import importlib.util
 from typing import Any, TypedDict
 
 import pytest
 from reviewer import Reviewer, edit_fields, reject
-
-pytest.importorskip("langgraph", reason="the [langgraph] extra is not installed")
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
 from tests.harness import BotHarness
 
 from hitl_client import Client, WaitTimeout
 from hitl_client.langgraph import HitlInbox, HumanInterrupt
+
+# langgraph is imported where a graph is built, not at collection: every test worker
+# collects this module, and importing langgraph costs each of them more than a second.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("langgraph") is None,
+    reason="the [langgraph] extra is not installed",
+)
 
 
 class State(TypedDict, total=False):
@@ -23,6 +26,10 @@ class State(TypedDict, total=False):
 
 
 def _agent() -> Any:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
     def pay(state: State) -> State:
         request: HumanInterrupt = {
             "action_request": {

@@ -1,25 +1,30 @@
 """`hitl-mcp` through the MCP SDK's own client: over stdio (the `hitl-mcp` command as an
 MCP client such as Claude Code starts it) and over streamable HTTP (`--http PORT`)."""
 
+import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
 import pytest
 from reviewer import Reviewer, approve
-
-pytest.importorskip("mcp", reason="the [mcp] extra is not installed")
-from mcp.client.client import Client as McpClient
-from mcp.client.stdio import StdioServerParameters
 from tests.harness import AGENT_TOKEN, BotHarness
+from tests.processes import free_port
+
+# mcp is imported where a test talks to the server, not at collection: every test worker
+# collects this module, and importing mcp costs each of them half a second.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mcp") is None, reason="the [mcp] extra is not installed"
+)
+if TYPE_CHECKING:
+    from mcp.client.client import Client as McpClient
 
 HITL_MCP = shutil.which("hitl-mcp", path=str(Path(sys.executable).parent)) or "hitl-mcp"
 ASK = {
@@ -35,11 +40,14 @@ def _env(bot: BotHarness) -> dict[str, str]:
     return {**os.environ, "HITL_URL": bot.url, "HITL_TOKEN": AGENT_TOKEN}
 
 
-def _stdio(bot: BotHarness) -> McpClient:
+def _stdio(bot: BotHarness) -> "McpClient":
+    from mcp.client.client import Client as McpClient
+    from mcp.client.stdio import StdioServerParameters
+
     return McpClient(StdioServerParameters(command=HITL_MCP, env=_env(bot)))
 
 
-async def _call(client: McpClient, tool: str, **arguments: Any) -> dict[str, Any]:
+async def _call(client: "McpClient", tool: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, result.content
     assert result.structured_content is not None
@@ -99,15 +107,9 @@ def test_cancel_review_and_refusals_are_explained(bot: BotHarness) -> None:
     assert unknown.is_error and "not_found" in unknown.content[0].text
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def mcp_over_http(bot: BotHarness) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [HITL_MCP, "--http", str(port)],
         env=_env(bot),
@@ -132,6 +134,8 @@ def mcp_over_http(bot: BotHarness) -> Iterator[str]:
 
 
 def test_streamable_http_serves_the_same_tools(bot: BotHarness, mcp_over_http: str) -> None:
+    from mcp.client.client import Client as McpClient
+
     async def session() -> dict[str, Any]:
         async with McpClient(mcp_over_http) as client:
             return await _call(client, "request_review", **ASK, wait_seconds=0.2)

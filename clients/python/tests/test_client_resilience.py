@@ -1,7 +1,6 @@
 """Failures between the agent and hitl: 5xx answers and lost answers are retried without
 duplicating anything, and a wait outlives a restart of the server."""
 
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +9,7 @@ import pytest
 from flaky_upstream import FlakyUpstream
 from reviewer import Reviewer, approve
 from tests.harness import AGENT_TOKEN, BotHarness, make_settings
+from tests.processes import free_port
 from tests.slack_standin import SlackStandIn
 
 from hitl_client import ApiError, Client, Review
@@ -68,16 +68,10 @@ def test_a_submit_whose_answer_was_lost_is_retried_into_the_same_item(
     assert len(bot.posts_of(item.id)) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_wait_outlives_a_restart_of_hitl(
     database_url: str, standin: SlackStandIn, rules_path: Path
 ) -> None:
-    settings = make_settings(database_url, standin, rules_path, port=_free_port())
+    settings = make_settings(database_url, standin, rules_path, port=free_port())
     first = BotHarness(settings, standin).start()
     client = _client(first.url)
     item = client.submit(**ASK)
