@@ -109,24 +109,23 @@ class DriftJob:
 
     def run_safely(self) -> None:
         """The cron's entry: a failure is logged and left to the watch."""
-        try:
-            self.run()
-        except Exception as error:
-            self.health.failed(LOOP, error)
-            log.warning("drift: the hourly run failed (%s); the watch tries again", error)
-            return
-        self.health.succeeded(LOOP)
+        self._reporting(self.run, "the hourly run failed (%s); the watch tries again")
 
     def watch(self) -> None:
         """Runs the current hour if no replica has: catch-up after a failure or outage."""
+        self._reporting(self._catch_up, "checking the hour failed (%s); trying again shortly")
+
+    def _catch_up(self) -> None:
+        if self._enabled() is not None and not alerts.hour_done(self.db, hour_label(self.now())):
+            self.run()
+
+    def _reporting(self, work: Callable[[], object], failure: str) -> None:
+        """Runs `work`, telling LoopHealth (so /healthz sees) whether it went through."""
         try:
-            if self._enabled() is not None and not alerts.hour_done(
-                self.db, hour_label(self.now())
-            ):
-                self.run()
+            work()
         except Exception as error:
             self.health.failed(LOOP, error)
-            log.warning("drift: checking the hour failed (%s); trying again shortly", error)
+            log.warning("drift: " + failure, error)
             return
         self.health.succeeded(LOOP)
 

@@ -180,15 +180,7 @@ def create_http_app(
         cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> JSONResponse:
         filters = listing.Filters(agent, status, workflow, route, since)
-        try:
-            after = listing.decode_cursor(cursor, filters) if cursor else None
-        except listing.BadCursor as bad:
-            raise ApiError(
-                422,
-                "invalid_request",
-                "The request has invalid fields.",
-                errors=[FieldError(field="cursor", message=str(bad))],
-            ) from None
+        after = _position(cursor, filters)
         page = listing.list_items(db, filters, limit=limit, after=after)
         body = ReviewListOut(
             items=[
@@ -226,15 +218,7 @@ def create_http_app(
         cursor: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> JSONResponse:
         filters = alert_queries.AlertFilters(workflow, status, since)
-        try:
-            after = alert_queries.decode_cursor(cursor, filters) if cursor else None
-        except listing.BadCursor as bad:
-            raise ApiError(
-                422,
-                "invalid_request",
-                "The request has invalid fields.",
-                errors=[FieldError(field="cursor", message=str(bad))],
-            ) from None
+        after = _position(cursor, filters)
         page = alert_queries.list_alerts(db, filters, limit=limit, after=after)
         body = AlertListOut(
             alerts=[AlertOut.of(alert) for alert in page.alerts], next_cursor=page.next_cursor
@@ -336,6 +320,22 @@ def create_http_app(
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     install_openapi(app)
     return app
+
+
+def _position(cursor: str | None, filters: listing.CursorScope) -> listing.Position | None:
+    """Where a listing's page continues; a cursor made for another listing or other
+    filters, or edited, is a 422 naming `cursor`."""
+    if cursor is None:
+        return None
+    try:
+        return listing.decode_cursor(cursor, filters)
+    except listing.BadCursor as bad:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "The request has invalid fields.",
+            errors=[FieldError(field="cursor", message=str(bad))],
+        ) from None
 
 
 def _new_item(request: ReviewRequest, agent: str) -> NewItem:

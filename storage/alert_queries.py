@@ -48,12 +48,6 @@ class AlertCount:
     open: int  # 0 or 1: at most one open episode per workflow and metric
 
 
-def decode_cursor(cursor: str, filters: AlertFilters) -> listing.Position:
-    """The (detected_at, id) a cursor continues after; listing.BadCursor when it was not
-    made by list_alerts for these filters."""
-    return listing.decode_cursor(cursor, filters)
-
-
 def list_alerts(
     db: Database, filters: AlertFilters, *, limit: int, after: listing.Position | None = None
 ) -> AlertPage:
