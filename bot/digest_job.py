@@ -4,7 +4,7 @@ everything was down is posted on start."""
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -55,7 +55,7 @@ class DigestJob:
             seconds=_WATCH_SECONDS,
             id=_WATCH_JOB,
             replace_existing=True,
-            next_run_time=self.now(),
+            next_run_time=datetime.now(UTC),  # at once, on the scheduler's clock
         )
 
     def watch(self) -> None:

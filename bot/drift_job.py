@@ -10,7 +10,7 @@ a late or repeated run finds what the on-time one would have.
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -104,7 +104,7 @@ class DriftJob:
             seconds=_WATCH_SECONDS,
             id=_WATCH_JOB,
             replace_existing=True,
-            next_run_time=self.now(),
+            next_run_time=datetime.now(UTC),  # at once, on the scheduler's clock
         )
 
     def run_safely(self) -> None:

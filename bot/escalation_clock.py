@@ -12,14 +12,14 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 import commands
 from bot.heartbeat import Heartbeat
 from bot.metrics import LoopHealth
-from bot.scheduler import create_scheduler
+from bot.scheduler import create_scheduler, scheduler_time
 from commands import EventBus
 from commands.reminders import fire_reminders
 from handlers.escalation_blocks import escalation_note
@@ -87,7 +87,7 @@ class EscalationClock:
             "interval",
             seconds=self.sweep_seconds,
             id=_SWEEP_JOB,
-            next_run_time=self.now(),
+            next_run_time=datetime.now(UTC),  # at once, on the scheduler's clock
         )
         if self._owns_scheduler:
             self.scheduler.start()
@@ -113,7 +113,7 @@ class EscalationClock:
             self.scheduler.add_job(
                 self.sweep,
                 "date",
-                run_date=max(due_at, self.now()),
+                run_date=scheduler_time(due_at, self.now),
                 id=_WAKE_JOB,
                 replace_existing=True,
             )

@@ -5,6 +5,8 @@ in-memory jobs; what must happen once is decided by database rows (deadlines, di
 """
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -21,3 +23,14 @@ def create_scheduler() -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
+
+
+def scheduler_time(when: datetime, now: Callable[[], datetime]) -> datetime:
+    """`when`, on the injected clock `now`, as the scheduler's own (real) time.
+
+    APScheduler times its jobs by the wall clock; the loops decide what is due by their
+    injected clock. In production the two are the same; a test's clock may stand weeks in
+    the past, and a job started "then" would make APScheduler count every missed interval
+    since, holding its job-store lock (and every `add_job`) meanwhile.
+    """
+    return datetime.now(UTC) + max(timedelta(0), when - now())

@@ -4,7 +4,7 @@ points at its own message, and one broken item holds back no other."""
 
 import random
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -202,3 +202,26 @@ def test_decisions_racing_batches_never_escalate_a_decided_item(db: Database) ->
     assert set(still_pending).isdisjoint(to_decide)
     assert all(decided_at[item_id] is not None for item_id in to_decide)
     assert set(escalated_at) == set(fired)
+
+
+def test_wake_ups_are_timed_by_the_real_clock_whatever_the_injected_one_says(
+    db: Database,
+) -> None:
+    """A clock weeks in the past (as in tests) still wakes 10 minutes of its time from now;
+    timed on the injected clock, APScheduler would walk every missed interval since then
+    while holding the lock every submission's wake-up needs."""
+    past = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    scheduler = create_scheduler()
+    clock = EscalationClock(db=db, now=lambda: past, sweep_seconds=0.2, scheduler=scheduler)
+    scheduler.start(paused=True)  # jobs get their run times; none runs
+    try:
+        before = datetime.now(UTC)
+        clock.start()
+        clock.wake_at(past + timedelta(minutes=10))
+        after = datetime.now(UTC)
+        sweep = scheduler.get_job("escalation-sweep").next_run_time
+        wake = scheduler.get_job("escalation-wake").next_run_time
+        assert before <= sweep <= after
+        assert before + timedelta(minutes=10) <= wake <= after + timedelta(minutes=10)
+    finally:
+        scheduler.shutdown(wait=False)
