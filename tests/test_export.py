@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import cli
 from bot.export import CSV_COLUMNS
@@ -141,8 +141,12 @@ def test_pages_cover_every_item_once_at_any_page_size(history: Database) -> None
         for item in list(session.exec(select(ReviewItem).limit(10))):
             item.created_at = WEEK
             session.add(item)
+    since, until = WEEK, WEEK + timedelta(days=1)  # the tied ten and the day after them
     with history.read() as session:
-        total = len(list(session.exec(select(ReviewItem.id))))
+        in_window = col(ReviewItem.created_at) >= since, col(ReviewItem.created_at) < until
+        total = len(list(session.exec(select(ReviewItem.id).where(*in_window))))
+    assert total > 20
     for page in (1, 3, 7, 1000):
-        ids = [record.item.id for record in item_records(history, page=page)]
+        records = item_records(history, since=since, until=until, page=page)
+        ids = [record.item.id for record in records]
         assert len(ids) == len(set(ids)) == total
