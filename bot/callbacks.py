@@ -7,6 +7,7 @@ costs at most that long; redirects are not followed and the answer's body is not
 """
 
 import asyncio
+import functools
 import logging
 import ssl
 import threading
@@ -44,7 +45,7 @@ class CallbackSender:
         self.now = now
         self.egress = egress or EgressPolicy()
         self.timeout_seconds = timeout_seconds
-        self._tls = ssl.create_default_context()
+        self._tls = _default_tls()
         # Attempts under way, so that shutting down can end them at once.
         self._attempts: dict[asyncio.Task[int], asyncio.AbstractEventLoop] = {}
         self._lock = threading.Lock()
@@ -163,3 +164,10 @@ class CallbackSender:
                 return response.status_code
             assert last_error is not None
             raise last_error
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """One context for the process: building one loads the CA store (about 20 ms of CPU),
+    and a context is safe to share between threads."""
+    return ssl.create_default_context()

@@ -4,9 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,12 @@ from storage.db import Database
 from storage.migrate import migrate
 from tests.harness import RULES, BotHarness, make_settings
 from tests.inprocess import InProcessBot
+from tests.pg_databases import (
+    MigratedDatabases,
+    create_pg_database,
+    drop_pg_database,
+    schema_fingerprint,
+)
 from tests.slack_standin import SlackStandIn
 
 PG_ADMIN_URL = os.environ.get(
@@ -46,24 +51,6 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-def create_pg_database(admin_url: str, template: str | None = None) -> str:
-    name = f"hitl_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        copy_of = f' TEMPLATE "{template}"' if template else ""
-        conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_pg_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-
-
 # Fixtures that migrate the test's database before the test runs anyway: for them it
 # starts as a copy of one migrated per session (same schema, none of the per-test work).
 # A test whose own set-up migrates it first says so with `@pytest.mark.migrated_database`.
@@ -81,12 +68,17 @@ def _pg_dropper() -> Iterator[ThreadPoolExecutor]:
 
 
 @pytest.fixture(scope="session")
-def _pg_migrated_template(pg_server: str, _pg_dropper: ThreadPoolExecutor) -> Iterator[str]:
+def _pg_migrated(pg_server: str, _pg_dropper: ThreadPoolExecutor) -> Iterator[MigratedDatabases]:
+    """Migrated databases for this test process: copies of one template, reused."""
     url = create_pg_database(pg_server)
     database = Database(url)
     migrate(database)
     database.dispose()  # a template must have no connections when it is copied
-    yield url.rsplit("/", 1)[1]
+    databases = MigratedDatabases(
+        pg_server, url.rsplit("/", 1)[1], schema_fingerprint(url), _pg_dropper
+    )
+    yield databases
+    databases.drop_all()
     _pg_dropper.submit(drop_pg_database, pg_server, url)
 
 
@@ -97,11 +89,6 @@ def _sqlite_migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     migrate(database)
     database.dispose()  # the last connection closing checkpoints the WAL into the file
     return path
-
-
-def _report_failed_drop(future: "Future[None]") -> None:
-    if future.exception() is not None:  # left behind; visible in the session's output
-        print(f"could not drop a test database: {future.exception()}")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -117,14 +104,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             shutil.copyfile(request.getfixturevalue("_sqlite_migrated_template"), path)
         yield f"sqlite:///{path}"
         return
+    if migrated:
+        databases: MigratedDatabases = request.getfixturevalue("_pg_migrated")
+        url = databases.take()
+        try:
+            yield url
+        finally:
+            databases.give_back(url)
+        return
     admin = request.getfixturevalue("pg_server")
     dropper: ThreadPoolExecutor = request.getfixturevalue("_pg_dropper")
-    template = request.getfixturevalue("_pg_migrated_template") if migrated else None
-    url = create_pg_database(admin, template)
+    url = create_pg_database(admin)
     try:
         yield url
     finally:
-        dropper.submit(drop_pg_database, admin, url).add_done_callback(_report_failed_drop)
+        dropper.submit(drop_pg_database, admin, url)
 
 
 @pytest.fixture
@@ -213,16 +207,14 @@ def shared_bot(
     folder = tmp_path_factory.mktemp("shared_bot")
     rules = folder / "rules.yml"
     rules.write_text(RULES)
-    admin: str | None = None
-    dropper: ThreadPoolExecutor | None = None
+    databases: MigratedDatabases | None = None
     if request.param == "sqlite":
         path = folder / "hitl.db"
         shutil.copyfile(request.getfixturevalue("_sqlite_migrated_template"), path)
         url = f"sqlite:///{path}"
     else:
-        admin = request.getfixturevalue("pg_server")
-        dropper = request.getfixturevalue("_pg_dropper")
-        url = create_pg_database(admin, request.getfixturevalue("_pg_migrated_template"))
+        databases = request.getfixturevalue("_pg_migrated")
+        url = databases.take()
     standin = SlackStandIn().start()
     harness = BotHarness(make_settings(url, standin, rules), standin)
     try:
@@ -233,5 +225,5 @@ def shared_bot(
             harness.stop()
     finally:
         standin.stop()
-        if admin is not None and dropper is not None:
-            dropper.submit(drop_pg_database, admin, url).add_done_callback(_report_failed_drop)
+        if databases is not None:
+            databases.give_back(url)

@@ -12,6 +12,7 @@ from bot.settings import Settings
 from storage import outbox
 from storage.models import OutboxStatus
 from tests.api_contract import ContractCheck
+from tests.plain_http import TLS
 from tests.slack_payloads import block_actions, post_interaction, view_submission
 from tests.slack_standin import SlackStandIn
 
@@ -95,7 +96,7 @@ class BotHarness:
     def start(self) -> "BotHarness":
         self.runtime.start()
         self.url = f"http://127.0.0.1:{self.runtime.port}"
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.http = httpx.Client(verify=TLS, base_url=self.url, timeout=30)
         self.check_contract = ContractCheck(self.http)  # every /v1 answer vs /openapi.json
         return self
 

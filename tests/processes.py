@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.harness import AGENT_TOKEN, SIGNING_SECRET
+from tests.plain_http import TLS
 from tests.slack_standin import SlackStandIn
 
 HITL = str(Path(sys.executable).parent / "hitl")
@@ -81,7 +82,7 @@ def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
         if process.poll() is not None:
             raise AssertionError(log_path.read_text())
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1, verify=TLS).status_code == 200:
                 return process
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tests.plain_http import TLS
+
 TEAM_ID = "T0TEAM"
 TEAM_DOMAIN = "example"
 APP_ID = "A0APP"
@@ -224,7 +226,7 @@ def _post_signed(
     }
     if signature is not None:
         headers["X-Slack-Signature"] = signature
-    return httpx.post(url, content=body, headers=headers, timeout=10.0)
+    return httpx.post(url, content=body, headers=headers, timeout=10.0, verify=TLS)
 
 
 def post_interaction(
@@ -259,7 +261,7 @@ def post_raw(
     headers = {"Content-Type": content_type}
     if signing_secret is not None:
         headers.update(sign(body, signing_secret))
-    return httpx.post(url, content=body, headers=headers, timeout=10.0)
+    return httpx.post(url, content=body, headers=headers, timeout=10.0, verify=TLS)
 
 
 # -- the reviewer's queue: Home clicks and Events API payloads -------------------------
@@ -406,4 +408,4 @@ def post_event(
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         **sign(body, signing_secret, timestamp),
     }
-    return httpx.post(url, content=body, headers=headers, timeout=10.0)
+    return httpx.post(url, content=body, headers=headers, timeout=10.0, verify=TLS)

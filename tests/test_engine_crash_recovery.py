@@ -11,6 +11,7 @@ import pytest
 from storage import reviews
 from storage.db import Database
 from tests.harness import AGENT_TOKEN, invoice, metadata_of
+from tests.plain_http import TLS
 from tests.processes import free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
@@ -37,6 +38,7 @@ def submit(env: dict[str, str], external_id: str) -> str:
         headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
         json=invoice(external_id=external_id),
         timeout=10,
+        verify=TLS,
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])

@@ -14,6 +14,7 @@ from storage import outbox
 from storage.db import Database
 from tests import private_postgres
 from tests.harness import AGENT_TOKEN, BotHarness, invoice, make_settings
+from tests.plain_http import TLS
 from tests.private_postgres import PrivatePostgres
 from tests.slack_standin import SlackStandIn
 
@@ -80,7 +81,7 @@ def test_items_accepted_around_an_outage_under_traffic_are_posted_once(
     stop = threading.Event()
 
     def submit_steadily() -> None:
-        with httpx.Client(base_url=pg_bot.url, timeout=10) as client:
+        with httpx.Client(verify=TLS, base_url=pg_bot.url, timeout=10) as client:
             n = 0
             while not stop.is_set():
                 n += 1

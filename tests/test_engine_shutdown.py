@@ -11,6 +11,7 @@ from storage import outbox
 from storage.db import Database
 from tests.callback_receiver import CallbackReceiver
 from tests.harness import AGENT_TOKEN, invoice
+from tests.plain_http import TLS
 from tests.processes import free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
@@ -42,9 +43,11 @@ def test_sigterm_with_a_hanging_receiver_exits_in_time_and_hands_the_callback_ba
     process = start_serve(env, tmp_path)
     try:
         item = httpx.post(
-            api, headers=headers, json=invoice(callback_url=receiver.url), timeout=10
+            api, headers=headers, json=invoice(callback_url=receiver.url), timeout=10, verify=TLS
         ).json()
-        assert httpx.post(f"{api}/{item['id']}/cancel", headers=headers, timeout=10).is_success
+        assert httpx.post(
+            f"{api}/{item['id']}/cancel", headers=headers, timeout=10, verify=TLS
+        ).is_success
         standin.wait_for(lambda s: receiver.hanging == 1, timeout=30)
     finally:
         stop_serve(process, timeout=10)  # fails the test if it takes longer

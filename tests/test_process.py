@@ -18,6 +18,7 @@ from storage import outbox
 from storage.db import Database
 from storage.models import OutboxStatus
 from tests.harness import AGENT_TOKEN, invoice
+from tests.plain_http import TLS
 from tests.processes import HITL, free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
@@ -32,7 +33,7 @@ def test_killed_between_accepting_and_posting_posts_once_after_restart(
     api = f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews"
     headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
     ids = [
-        httpx.post(api, json=invoice(external_id=f"k{n}"), headers=headers).json()["id"]
+        httpx.post(api, json=invoice(external_id=f"k{n}"), headers=headers, verify=TLS).json()["id"]
         for n in range(3)
     ]
     process.send_signal(signal.SIGKILL)
@@ -267,6 +268,7 @@ def test_settings_from_a_dot_env_file_and_json_logs_one_object_a_line_with_the_i
             f"http://127.0.0.1:{env['HITL_PORT']}/v1/reviews",
             json=invoice(),
             headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
+            verify=TLS,
         )
         assert response.status_code == 201, response.text
         item_id = response.json()["id"]

@@ -24,6 +24,7 @@ from storage.models import (
 )
 from storage.reminders import reminders_of
 from tests.harness import AGENT_TOKEN, BotHarness, invoice
+from tests.plain_http import TLS
 from tests.processes import free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
@@ -129,6 +130,7 @@ def _submit(port: str, n: int, prefix: str) -> str:
         json=invoice(workflow="plain", external_id=f"{prefix}{n}"),
         headers={"Authorization": f"Bearer {AGENT_TOKEN}"},
         timeout=30,
+        verify=TLS,
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -174,7 +176,7 @@ def test_reminders_due_while_the_process_was_dead_are_posted_once_on_restart(
 def test_two_replicas_post_each_of_16_simultaneous_reminders_once(
     pg_server: str, standin: SlackStandIn, tmp_path: Path
 ) -> None:
-    from tests.conftest import create_pg_database, drop_pg_database
+    from tests.pg_databases import create_pg_database, drop_pg_database
 
     url = create_pg_database(pg_server)
     rules = tmp_path / "rules.yml"

@@ -17,6 +17,7 @@ from storage.db import Database
 from storage.models import EscalationStepRow, StepStatus
 from tests.chains import HOURLY_CHAIN_RULES
 from tests.harness import AGENT_TOKEN, invoice
+from tests.plain_http import TLS
 from tests.processes import free_port, serve_env, start_serve, stop_serve
 from tests.slack_standin import SlackStandIn
 
@@ -44,7 +45,7 @@ def test_steps_due_while_the_process_was_dead_fire_once_on_restart(
     headers = {"Authorization": f"Bearer {AGENT_TOKEN}"}
     ids = [
         httpx.post(
-            api, json=invoice(workflow="chain", external_id=f"k{n}"), headers=headers
+            api, json=invoice(workflow="chain", external_id=f"k{n}"), headers=headers, verify=TLS
         ).json()["id"]
         for n in range(5)
     ]
@@ -67,7 +68,7 @@ def test_two_replicas_fire_each_of_20_simultaneous_steps_exactly_once(
     """Both replicas sweep the same due steps at once; each step posts once. Twenty steps
     already make both replicas' sweeps claim from the same due rows; the 2,000-step run
     with its figures is `python -m benchmarks.replicas`."""
-    from tests.conftest import create_pg_database, drop_pg_database
+    from tests.pg_databases import create_pg_database, drop_pg_database
 
     url = create_pg_database(pg_server)
     rules = tmp_path / "rules.yml"
@@ -83,7 +84,7 @@ def test_two_replicas_fire_each_of_20_simultaneous_steps_exactly_once(
         def submit(replica: int, start: int) -> None:
             api = f"http://127.0.0.1:{replicas[replica][0]['HITL_PORT']}/v1/reviews"
             with httpx.Client(
-                headers={"Authorization": f"Bearer {AGENT_TOKEN}"}, timeout=30
+                verify=TLS, headers={"Authorization": f"Bearer {AGENT_TOKEN}"}, timeout=30
             ) as client:
                 for n in range(start, start + PER_REPLICA):
                     body = invoice(workflow="chain", external_id=f"r{n}")

@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 
 from handlers import blocks
 from tests.callback_receiver import CallbackReceiver
+from tests.plain_http import TLS
 from tests.processes import HITL, free_port, start_serve, stop_serve
 from tests.slack_payloads import block_actions
 from tests.slack_standin import SlackStandIn
@@ -155,6 +156,7 @@ def test_readme_walkthrough_from_hitl_init_to_a_verified_approval(
     try:
         standin.wait_for(lambda s: s.socket_connected, timeout=30)
         api = httpx.Client(
+            verify=TLS,
             base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {token.group(1)}"},
             timeout=30,

@@ -23,6 +23,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from tests.plain_http import TLS
 from tests.slack_payloads import (
     block_actions,
     form_body,
@@ -168,10 +169,10 @@ def test_auth_test_and_unknown_method(client: WebClient, standin: SlackStandIn) 
     assert me["bot_id"] and me["url"]
     assert error_of(lambda: client.api_call("chat.postMessageTypo")) == "unknown_method"
     # a token in the form body works as well as the Authorization header
-    form = httpx.post(f"{standin.url}auth.test", data={"token": standin.bot_token})
+    form = httpx.post(f"{standin.url}auth.test", data={"token": standin.bot_token}, verify=TLS)
     assert form.json()["ok"] is True
     no_type = httpx.post(
-        f"{standin.url}auth.test", content=b"x=1", headers={"Content-Type": "text/csv"}
+        f"{standin.url}auth.test", content=b"x=1", headers={"Content-Type": "text/csv"}, verify=TLS
     )
     assert no_type.json()["error"] == "invalid_post_type"
 
@@ -599,18 +600,18 @@ def test_response_url_posts_are_recorded(client: WebClient, standin: SlackStandI
     posted = client.chat_postMessage(channel=CHANNEL, text="item", blocks=review_blocks())
     url = standin.response_url(channel=CHANNEL, message_ts=posted["ts"])
     body = {"replace_original": True, "text": "Approved", "blocks": [section("Approved")]}
-    assert httpx.post(url, json=body).status_code == 200
+    assert httpx.post(url, json=body, verify=TLS).status_code == 200
     [call] = standin.calls_to("response_url")
     assert call.args == body
     assert standin.messages[(CHANNEL, posted["ts"])]["blocks"] == [section("Approved")]
-    bad = httpx.post(url, json={"text": "t", "blocks": [section("x" * 3001)]})
+    bad = httpx.post(url, json={"text": "t", "blocks": [section("x" * 3001)]}, verify=TLS)
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_blocks"
     plain_url = standin.response_url()
     for _ in range(5):
-        assert httpx.post(plain_url, json={"text": "ephemeral note"}).status_code == 200
-    assert httpx.post(plain_url, json={"text": "sixth"}).status_code == 404
+        assert httpx.post(plain_url, json={"text": "ephemeral note"}, verify=TLS).status_code == 200
+    assert httpx.post(plain_url, json={"text": "sixth"}, verify=TLS).status_code == 404
     unknown = f"{standin.base}/response/nope"
-    assert httpx.post(unknown, json={"text": "x"}).json()["error"] == "expired_url"
+    assert httpx.post(unknown, json={"text": "x"}, verify=TLS).json()["error"] == "expired_url"
     assert len(standin.calls_to("response_url")) == 6
     assert len(standin.calls_to("response_url", ok=False)) == 3
 

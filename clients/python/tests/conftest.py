@@ -13,7 +13,7 @@ from tests import conftest as server
 
 # The server's fixtures, by name: a database per backend, the stand-in, a running bot.
 _pg_dropper = server._pg_dropper
-_pg_migrated_template = server._pg_migrated_template
+_pg_migrated = server._pg_migrated
 _sqlite_migrated_template = server._sqlite_migrated_template
 pg_server = server.pg_server
 database_url = server.database_url

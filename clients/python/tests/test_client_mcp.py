@@ -16,6 +16,7 @@ import httpx
 import pytest
 from reviewer import Reviewer, approve
 from tests.harness import AGENT_TOKEN, BotHarness
+from tests.plain_http import TLS
 from tests.processes import free_port
 
 # mcp is imported where a test talks to the server, not at collection: every test worker
@@ -121,7 +122,7 @@ def mcp_over_http(bot: BotHarness) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:  # until it listens (any HTTP answer will do)
             try:
-                httpx.get(url, timeout=5)
+                httpx.get(url, timeout=5, verify=TLS)
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.stderr.read() if process.stderr else ""

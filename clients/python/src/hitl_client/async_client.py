@@ -39,6 +39,7 @@ class AsyncClient:
             headers=_core.headers(self.settings),
             timeout=timeout,
             transport=transport,
+            verify=_core.tls(),
         )
 
     async def __aenter__(self) -> AsyncClient:

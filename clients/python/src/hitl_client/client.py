@@ -41,6 +41,7 @@ class Client:
             headers=_core.headers(self.settings),
             timeout=timeout,
             transport=transport,
+            verify=_core.tls(),
         )
 
     def __enter__(self) -> Client:
