@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import exists, or_
+from sqlmodel import col, select
 
 from bot.server import Runtime
 from bot.settings import Settings
 from storage import outbox
-from storage.models import OutboxStatus
+from storage.models import ItemMessage, OutboxStatus, ReviewItem
 from tests.api_contract import ContractCheck
 from tests.plain_http import TLS
 from tests.slack_payloads import block_actions, post_interaction, view_submission
@@ -139,10 +141,32 @@ class BotHarness:
         ]
 
     def wait_posted(self, item_id: str, timeout: float = 30) -> tuple[str, str]:
+        """The item's message, once Slack has it and hitl has recorded it."""
+        channel, ts = self._posted(item_id, timeout)
+        self.wait_recorded(channel, ts, timeout)
+        return channel, ts
+
+    def _posted(self, item_id: str, timeout: float = 30) -> tuple[str, str]:
         self.standin.wait_for(lambda s: bool(self.posts_of(item_id)), timeout=timeout)
         post = self.posts_of(item_id)[0]
-        ts = self._ts_of(post.args["channel"], item_id)
-        return post.args["channel"], ts
+        return post.args["channel"], self._ts_of(post.args["channel"], item_id)
+
+    def wait_recorded(self, channel: str, ts: str, timeout: float = 30) -> None:
+        """Waits until hitl has recorded a message Slack took: hitl learns its ts from
+        Slack's answer, a moment after the message appears, and a reply in its thread
+        before then would not find the item."""
+        known = or_(
+            exists().where(col(ReviewItem.channel) == channel, col(ReviewItem.message_ts) == ts),
+            exists().where(col(ItemMessage.channel) == channel, col(ItemMessage.ts) == ts),
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.runtime.db.read() as session:
+                if session.exec(select(known)).one():
+                    return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"hitl never recorded message {ts} in {channel}")
+            time.sleep(0.05)
 
     def _ts_of(self, channel: str, item_id: str) -> str:
         for (message_channel, ts), message in self.standin.messages.items():
@@ -185,7 +209,7 @@ class BotHarness:
         ]
 
     def message(self, item_id: str) -> dict[str, Any]:
-        channel, ts = self.wait_posted(item_id)
+        channel, ts = self._posted(item_id)  # the stand-in's copy: no database needed
         return self.standin.messages[(channel, ts)]
 
     def click(
@@ -208,7 +232,7 @@ class BotHarness:
         self, item_id: str, action: str, user: str, *, on: tuple[str, str] | None = None
     ) -> dict[str, Any]:
         """The block_actions payload Slack sends when `user` clicks `action` on the item."""
-        channel, ts = on or self.wait_posted(item_id)
+        channel, ts = on or self._posted(item_id)
         return block_actions(
             user_id=user,
             action_id=action,

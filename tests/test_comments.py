@@ -124,5 +124,6 @@ def test_replies_to_an_escalation_message_count_too(bot: BotHarness) -> None:
         )
     bot.standin.wait_for(lambda s: bool(bot.escalation_messages(item["id"])), timeout=30)
     (channel, ts), _message = bot.escalation_messages(item["id"])[0]
+    bot.wait_recorded(channel, ts)
     send(bot, thread_reply(user_id="U0MANAGER", channel=channel, thread_ts=ts, text="On it"))
     wait_shown(bot, item["id"], [("U0MANAGER", "On it", False)])
