@@ -22,6 +22,7 @@ from rules import LoadedRules
 from storage import alerts, digests, escalations, queue, reviews
 from storage.db import Database
 from storage.models import Decision, ReviewItem, SpotCheck
+from storage.rendering import Rendering, rendering_of
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +52,15 @@ class SlackDelivery:
             raise GiveUp("item not found")
         return item
 
-    def rendering(self, item_id: str | None) -> reviews.Rendering:
+    def rendering(self, item_id: str | None) -> Rendering:
         """The item and all its messages show, from one read."""
-        rendering = reviews.rendering_of(self.db, item_id) if item_id else None
+        rendering = rendering_of(self.db, item_id) if item_id else None
         if rendering is None:
             raise GiveUp("item not found")
         return rendering
 
     def _rendered(
-        self, item: ReviewItem, rendering: reviews.Rendering | None
+        self, item: ReviewItem, rendering: Rendering | None
     ) -> tuple[Decision | None, list[str], list[SpotCheck], SpotNotes]:
         if rendering is None or rendering.item is not item:
             rendering = self.rendering(item.id)
@@ -103,7 +104,7 @@ class SlackDelivery:
         item: ReviewItem,
         *,
         look_first: bool = False,
-        rendering: reviews.Rendering | None = None,
+        rendering: Rendering | None = None,
     ) -> tuple[str, str] | None:
         """Posts the item; with `look_first` (an earlier attempt may have reached Slack)
         it first looks for that message and adopts it instead of posting twice. Returns
@@ -141,7 +142,7 @@ class SlackDelivery:
         message_id: int,
         *,
         look_first: bool = False,
-        rendering: reviews.Rendering | None = None,
+        rendering: Rendering | None = None,
     ) -> None:
         message = escalations.get_message(self.db, message_id)
         if message is None or message.ts:
@@ -225,7 +226,7 @@ class SlackDelivery:
             unfurl_media=False,
         )
 
-    def update_item(self, item: ReviewItem, *, rendering: reviews.Rendering | None = None) -> None:
+    def update_item(self, item: ReviewItem, *, rendering: Rendering | None = None) -> None:
         """Every message of the item shows its current state: original and escalations."""
         decision, approvers, checks, notes = self._rendered(item, rendering)
         if item.message_ts:
@@ -253,7 +254,7 @@ class SlackDelivery:
         )
         self.slack.views_publish(user_id=user, view=home_view(state, self.permalink))
 
-    def post_handover(self, rendering: reviews.Rendering, to: str, by: str) -> None:
+    def post_handover(self, rendering: Rendering, to: str, by: str) -> None:
         """The item, with its buttons, by DM to the person it was handed to."""
         item = rendering.item
         channel = self.slack.conversations_open(users=to)["channel"]["id"]

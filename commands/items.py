@@ -18,7 +18,7 @@ from commands.events import ChangeKind, EventBus, ItemChanged
 from commands.homes import submitted_home_refresh
 from commands.reminders import first_reminder
 from rules import LoadedRules, may_decide, route_item
-from storage import groups, reviews
+from storage import groups, reviews, spot_checks
 from storage.db import Database
 from storage.models import ReviewItem, Status
 from storage.reviews import Created, DecideResult, NewItem, Outcome
@@ -312,7 +312,7 @@ def spot_check(
         return SpotCheckResult(SpotCheckOutcome.INVALID_REASON, item)
     if verdict == "ok":
         reason = note = None
-    checked = reviews.record_spot_check(
+    checked = spot_checks.record_spot_check(
         db, item_id, by=by, verdict=verdict, now=now, reason=reason, note=note
     )
     if checked is None:

@@ -48,7 +48,7 @@ MAX_CONTEXT_FIELDS = 10
 MODAL_BLOCK_LIMIT = 100
 
 Block = dict[str, Any]
-# Each spot checker's reason and note (storage.reviews.Rendering.spot_notes).
+# Each spot checker's reason and note (storage.rendering.Rendering.spot_notes).
 SpotNotes = Mapping[str, tuple[str | None, str | None]]
 
 _EMOJI = {

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -29,7 +29,6 @@ from storage.models import (
     OutboxMessage,
     OutboxStatus,
     ReviewItem,
-    SpotCheck,
     Status,
 )
 from storage.reminders import ReminderPlan
@@ -264,7 +263,7 @@ def approve(
         if edited_output is not None:
             item.approval_round += 1
             item.final_output = edited_output
-        approvers = _approvers(session, item)
+        approvers = approvers_in(session, item)
         if by in approvers:
             return DecideResult(Outcome.ALREADY_APPROVED, item, approvers=tuple(approvers))
         session.add(Approval(item_id=item.id, round=item.approval_round, user_id=by, at=now))
@@ -297,7 +296,7 @@ def approve(
         return DecideResult(Outcome.DECIDED, item, decision, tuple(approvers))
 
 
-def _approvers(session: Session, item: ReviewItem) -> list[str]:
+def approvers_in(session: Session, item: ReviewItem) -> list[str]:
     query = (
         select(Approval.user_id)
         .where(Approval.item_id == item.id, Approval.round == item.approval_round)
@@ -308,7 +307,7 @@ def _approvers(session: Session, item: ReviewItem) -> list[str]:
 
 def approvers_of(db: Database, item: ReviewItem) -> list[str]:
     with db.read() as session:
-        return _approvers(session, item)
+        return approvers_in(session, item)
 
 
 def decision_approvers(db: Database, item: ReviewItem) -> list[str]:
@@ -530,112 +529,3 @@ def set_callback_status(
             attempts=attempts,
             error=error,
         )
-
-
-def record_spot_check(
-    db: Database,
-    item_id: str,
-    *,
-    by: str,
-    verdict: str,
-    now: datetime,
-    reason: str | None = None,
-    note: str | None = None,
-) -> ReviewItem | None:
-    """A person's verdict on an auto-approved item; the last verdict of a person counts.
-    Why it was wrong (`reason`, `note`) is kept in the audit trail. The item itself never
-    changes: the digest reads the verdicts."""
-    with db.write() as session:
-        item = session.get(ReviewItem, item_id)
-        if item is None or item.status != Status.AUTO_APPROVED:
-            return None
-        existing = session.exec(
-            select(SpotCheck).where(SpotCheck.item_id == item_id, SpotCheck.user_id == by)
-        ).first()
-        if existing is None:
-            session.add(SpotCheck(item_id=item_id, user_id=by, verdict=verdict, at=now))
-        else:
-            existing.verdict, existing.at = verdict, now
-            session.add(existing)
-        audit.record(
-            session,
-            item_id=item_id,
-            at=now,
-            actor=by,
-            source="slack",
-            action="spot_checked",
-            verdict=verdict,
-            reason=reason,
-            note=note,
-        )
-        enqueue_update(session, item, now)
-        return item
-
-
-def spot_checks_of(db: Database, item_id: str) -> list[SpotCheck]:
-    with db.read() as session:
-        query = select(SpotCheck).where(SpotCheck.item_id == item_id).order_by(col(SpotCheck.id))
-        return list(session.exec(query))
-
-
-@dataclass(frozen=True)
-class Rendering:
-    """What an item's Slack messages show, read together."""
-
-    item: ReviewItem
-    decision: Decision | None
-    approvers: list[str]
-    spot_checks: list[SpotCheck]
-    # Each spot checker's latest reason and note, from the audit trail.
-    spot_notes: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
-
-
-def rendering_of(db: Database, item_id: str) -> Rendering | None:
-    """The item with its decision, approvers and spot checks, in one read."""
-    with db.lookup() as session:
-        found = session.execute(_rendering_query, {"item_id": item_id}).first()
-        if found is None:
-            return None
-        item, decision, approved, checked = found
-        # Approvals and spot checks are rare: read only when the first query saw some.
-        spot_checks: list[SpotCheck] = []
-        if checked:
-            query = select(SpotCheck).where(SpotCheck.item_id == item_id)
-            spot_checks = list(session.exec(query.order_by(col(SpotCheck.id))))
-        return Rendering(
-            item=item,
-            decision=decision,
-            approvers=_approvers(session, item) if approved else [],
-            spot_checks=spot_checks,
-            spot_notes=_spot_notes(session, item_id) if spot_checks else {},
-        )
-
-
-# The item, its decision and whether approvals or spot checks exist: built once.
-_rendering_query = (
-    select(
-        ReviewItem,
-        Decision,
-        exists()
-        .where(
-            col(Approval.item_id) == col(ReviewItem.id),
-            col(Approval.round) == col(ReviewItem.approval_round),
-        )
-        .label("approved"),
-        exists().where(col(SpotCheck.item_id) == col(ReviewItem.id)).label("checked"),
-    )
-    .outerjoin(Decision, col(Decision.item_id) == col(ReviewItem.id))
-    .where(col(ReviewItem.id) == bindparam("item_id"))
-)
-
-
-def _spot_notes(session: Session, item_id: str) -> dict[str, tuple[str | None, str | None]]:
-    query = (
-        select(AuditEvent)
-        .where(AuditEvent.item_id == item_id, AuditEvent.action == "spot_checked")
-        .order_by(col(AuditEvent.id))
-    )
-    return {
-        event.actor: (event.detail.get("reason"), event.detail.get("note"))
-        for event in session.exec(query)
-    }

@@ -9,7 +9,7 @@ import pytest
 import commands
 from commands import ChangeKind, EventBus, ItemChanged
 from rules import LoadedRules, load_rules_text
-from storage import deadlines, reviews
+from storage import deadlines, reviews, spot_checks
 from storage.db import Database
 from storage.models import Status
 from storage.reviews import NewItem, Outcome
@@ -261,7 +261,7 @@ def test_spot_checks_only_auto_approved_items_by_their_owners(
     assert check(pending_id, "U0ALICE") == commands.SpotCheckOutcome.NOT_AUTO_APPROVED
     assert check("rv_missing", "U0ALICE") == commands.SpotCheckOutcome.NOT_FOUND
     assert check(auto_id, "U0ALICE") == commands.SpotCheckOutcome.RECORDED
-    assert [v.verdict for v in reviews.spot_checks_of(db, auto_id)] == ["wrong"]
+    assert [v.verdict for v in spot_checks.spot_checks_of(db, auto_id)] == ["wrong"]
     assert [(e.item_id, e.kind, e.decided) for e in seen] == [
         (auto_id, ChangeKind.SPOT_CHECKED, False)
     ]

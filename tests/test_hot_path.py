@@ -15,9 +15,10 @@ from bot.metrics import Metrics
 from bot.outbox_worker import SLACK_SIDE, OutboxWorker
 from bot.signals import ChangeSignals
 from rules import load_rules_text
-from storage import outbox, reviews
+from storage import outbox
 from storage.db import Database
 from storage.models import OutboxKind
+from storage.rendering import rendering_of
 from tests.chains import CHAIN_RULES, T0, create_chain_item
 
 LATER = T0 + timedelta(seconds=1)
@@ -85,9 +86,9 @@ def test_a_pool_is_never_given_more_rows_than_its_free_slots(db: Database) -> No
 
 def test_an_item_renders_from_one_read(db: Database) -> None:
     item_id = create_chain_item(db)
-    rendering = reviews.rendering_of(db, item_id)
+    rendering = rendering_of(db, item_id)
     assert rendering is not None
     assert rendering.item.id == item_id
     assert rendering.decision is None and rendering.approvers == []
     assert rendering.spot_checks == []
-    assert reviews.rendering_of(db, "missing") is None
+    assert rendering_of(db, "missing") is None

@@ -165,8 +165,8 @@ def test_audit_sample_posts_auto_approved_items_for_a_spot_check(hitl: InProcess
     values = reject_values("other")
     hitl.submit_view(blocks.SPOT_WRONG_CALLBACK, item["id"], "U0REVIEWER", values)
     hitl.standin.wait_for(lambda s: "Wrong: <@U0REVIEWER>" in _all_text(hitl.message(item["id"])))
-    from storage import reviews
+    from storage import spot_checks
 
-    checks = reviews.spot_checks_of(hitl.runtime.db, item["id"])
+    checks = spot_checks.spot_checks_of(hitl.runtime.db, item["id"])
     assert [(c.user_id, c.verdict) for c in checks] == [("U0REVIEWER", "wrong")]
     assert hitl.item(item["id"])["status"] == "auto_approved"  # a verdict changes no decision

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from handlers import blocks
-from storage import audit, reviews
+from storage import audit, spot_checks
 from tests.harness import BotHarness, actions_of, reject_values
 from tests.test_messages import texts, wait_for_view
 
@@ -76,7 +76,7 @@ def test_looks_right_is_recorded_at_once_and_shown(bot: BotHarness) -> None:
     bot.click(item["id"], blocks.SPOT_OK, "U0BOB")
     bot.standin.wait_for(lambda s: not actions_of(bot.message(item["id"])))
     assert ":thumbsup: Looks right: <@U0BOB>" in texts(bot.message(item["id"]))
-    checks = reviews.spot_checks_of(bot.runtime.db, item["id"])
+    checks = spot_checks.spot_checks_of(bot.runtime.db, item["id"])
     assert [(c.user_id, c.verdict) for c in checks] == [("U0BOB", "ok")]
 
 
@@ -92,4 +92,4 @@ def test_only_the_routes_people_may_judge_and_a_reason_is_required(bot: BotHarne
     unknown = reject_values("not_a_reason")
     refused = bot.submit_view(blocks.SPOT_WRONG_CALLBACK, item["id"], "U0ALICE", unknown)
     assert refused.json()["response_action"] == "errors"
-    assert reviews.spot_checks_of(bot.runtime.db, item["id"]) == []
+    assert spot_checks.spot_checks_of(bot.runtime.db, item["id"]) == []
