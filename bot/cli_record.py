@@ -2,9 +2,10 @@
 `bot.cli` adds them to the `hitl` command."""
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,18 +28,33 @@ if TYPE_CHECKING:
     from digest.model import Digest, Period
 
 
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def _period_and_format(command: _Command) -> _Command:
+    """--week or --since/--until, and --format: how the digest and a replay take them."""
+    options = (
+        click.option("--week", help="ISO week, like 2026-W47 (default: the last full week)."),
+        click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD."),
+        click.option(
+            "--until", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last, YYYY-MM-DD."
+        ),
+        click.option(
+            "--format",
+            "output",
+            type=click.Choice(["markdown", "json"]),
+            default="markdown",
+            show_default=True,
+        ),
+    )
+    for option in reversed(options):  # listed in --help in this order
+        command = option(command)
+    return command
+
+
 @click.command("replay")
 @click.argument("new_rules", type=click.Path(path_type=Path))
-@click.option("--week", help="ISO week, like 2026-W47 (default: the last full week).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last, YYYY-MM-DD.")
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["markdown", "json"]),
-    default="markdown",
-    show_default=True,
-)
+@_period_and_format
 def rules_replay(
     new_rules: Path, week: str | None, since: datetime | None, until: datetime | None, output: str
 ) -> None:
@@ -88,16 +104,7 @@ def rules_replay(
 
 
 @click.command()
-@click.option("--week", help="ISO week, like 2026-W47 (default: the last full week).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last, YYYY-MM-DD.")
-@click.option(
-    "--format",
-    "output",
-    type=click.Choice(["markdown", "json"]),
-    default="markdown",
-    show_default=True,
-)
+@_period_and_format
 @click.option("--post", is_flag=True, help="Also post it to the rules' digest channel.")
 @click.option(
     "--proposals",
