@@ -17,10 +17,25 @@ def build(
     return build_digest(db, rules, period, now=now, team_url=team_url)
 
 
-def post_message(slack: WebClient, channel: str, digest: Digest) -> tuple[str, str]:
+# The metadata of a digest's message: a retry finds the post of an attempt whose answer
+# was lost by it (`hitl digest --post` posts without a run).
+EVENT_TYPE = "hitl_digest"
+
+
+def post_message(
+    slack: WebClient, channel: str, digest: Digest, *, run_id: int | None = None
+) -> tuple[str, str]:
     text, blocks = digest_message(digest)
+    payload: dict[str, object] = {"period": digest.period.label}
+    if run_id is not None:
+        payload["run_id"] = run_id
     response = slack.chat_postMessage(
-        channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+        channel=channel,
+        text=text,
+        blocks=blocks,
+        unfurl_links=False,
+        unfurl_media=False,
+        metadata={"event_type": EVENT_TYPE, "event_payload": payload},
     )
     return response["channel"], response["ts"]
 

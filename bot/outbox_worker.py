@@ -334,7 +334,9 @@ class OutboxWorker:
             raise Retry("rate limited", wait)
         try:
             if kind == OutboxKind.POST_DIGEST:
-                self.slack.post_digest(int(row.payload["run_id"]))
+                self.slack.post_digest(
+                    int(row.payload["run_id"]), look_first=self._may_have_reached_slack(row)
+                )
             elif kind == OutboxKind.POST_ITEM:
                 assert item is not None
                 return self.slack.post_item(
@@ -357,7 +359,9 @@ class OutboxWorker:
                     rendering=rendering,
                 )
             elif kind == OutboxKind.POST_DRIFT:
-                self.slack.post_drift(str(row.payload["alert_id"]))
+                self.slack.post_drift(
+                    str(row.payload["alert_id"]), look_first=self._may_have_reached_slack(row)
+                )
             elif kind == OutboxKind.PUBLISH_HOME:
                 self.slack.publish_home(str(row.payload["user"]))
             elif kind == OutboxKind.POST_HANDOVER:

@@ -268,8 +268,10 @@ class SlackDelivery:
             metadata={"event_type": "hitl_handover", "event_payload": {"item_id": item.id}},
         )
 
-    def post_digest(self, run_id: int) -> None:
-        """Posts a claimed digest; each part is recorded, so a retry repeats none of it."""
+    def post_digest(self, run_id: int, *, look_first: bool = False) -> None:
+        """Posts a claimed digest; each part is recorded, so a retry repeats none of it.
+        With `look_first` (an attempt whose answer was lost may have posted it) it adopts
+        that message instead of posting the digest twice."""
         run = digests.get_run(self.db, run_id)
         if run is None:
             raise GiveUp("digest run not found")
@@ -281,16 +283,32 @@ class SlackDelivery:
             self.db, rules, period, now=self.now(), team_url=self.team_url()
         )
         channel, ts = run.channel, run.message_ts
+        if (not channel or not ts) and look_first:
+            ts = self.find_earlier_post(
+                rules.digest.channel,
+                run.created_at,
+                lambda metadata: (
+                    metadata.get("event_type") == digest_publisher.EVENT_TYPE
+                    and (metadata.get("event_payload") or {}).get("run_id") == run_id
+                ),
+            )
+            if ts is not None:
+                channel = rules.digest.channel
+                log.info("adopted the earlier digest post %s instead of posting again", ts)
+                digests.mark_message(self.db, run_id, channel=channel, ts=ts)
         if not channel or not ts:
-            channel, ts = digest_publisher.post_message(self.slack, rules.digest.channel, digest)
+            channel, ts = digest_publisher.post_message(
+                self.slack, rules.digest.channel, digest, run_id=run_id
+            )
             digests.mark_message(self.db, run_id, channel=channel, ts=ts)
         if not run.chart_posted:
             digest_publisher.post_chart(self.slack, channel, ts, digest)
             digests.mark_chart(self.db, run_id)
 
-    def post_drift(self, alert_id: str) -> None:
-        """Posts a drift alert to the alerts channel as the rules name it now; an alert
-        already posted (the retry of an attempt whose answer was lost) is not posted again."""
+    def post_drift(self, alert_id: str, *, look_first: bool = False) -> None:
+        """Posts a drift alert to the alerts channel as the rules name it now. An alert
+        recorded as posted is not posted again; with `look_first` (an attempt whose answer
+        was lost may have posted it) the message found in the channel is adopted."""
         alert = alerts.get_alert(self.db, alert_id)
         if alert is None:
             raise GiveUp("drift alert not found")
@@ -300,6 +318,17 @@ class SlackDelivery:
         channel = rules.alerts_channel
         if channel is None:
             raise GiveUp("the rules no longer name an alerts channel")
+        if look_first and self.find_earlier_post(
+            channel,
+            alert.detected_at,
+            lambda metadata: (
+                metadata.get("event_type") == "hitl_drift"
+                and (metadata.get("event_payload") or {}).get("alert_id") == alert.id
+            ),
+        ):
+            log.info("adopted the earlier post of drift alert %s, not posting again", alert.id)
+            alerts.mark_posted(self.db, alert.id, channel=channel)
+            return
         examples = []
         for item_id in alert.examples:
             item = reviews.get_item(self.db, item_id)

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
+from sqlmodel import col
 
 from bot import cli, digest_publisher
 from digest import periods
 from storage import digests
 from storage.db import Database
 from storage.migrate import migrate
+from storage.models import DigestRun, OutboxKind, OutboxMessage, OutboxStatus
 from tests.harness import BotHarness, make_settings
 from tests.history import HISTORY_RULES, generate_history
 from tests.processes import HITL
@@ -82,6 +85,50 @@ def test_a_missed_digest_is_posted_once_on_start_and_not_again(
     db.dispose()
     assert [run.period for run in runs] == [LAST_WEEK.label]
     assert runs[0].message_ts and runs[0].chart_posted
+
+
+def test_a_digest_posted_but_not_recorded_is_adopted_not_posted_again(
+    history_url: str, standin: SlackStandIn, rules_path: Path
+) -> None:
+    """Slack took the digest, but its answer never came back (the attempt was cut short):
+    the retry finds the message in the channel and records it instead of posting again."""
+    bot = BotHarness(make_settings(history_url, standin, rules_path), standin).start()
+    try:
+        standin.wait_for(lambda s: len(_digest_posts(s)) == 1, timeout=30)
+        standin.wait_for(lambda s: bool(s.calls_to("files.completeUploadExternal")), 30)
+    finally:
+        bot.stop()
+    db = Database(history_url)
+    try:
+        [run] = digests.runs(db, "weekly")
+        first_ts = run.message_ts
+        with db.write() as session:  # back to just after the post, its answer lost
+            session.execute(
+                update(DigestRun)
+                .where(col(DigestRun.id) == run.id)
+                .values(channel=None, message_ts=None)
+            )
+            session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.kind) == OutboxKind.POST_DIGEST)
+                .values(
+                    status=OutboxStatus.PENDING,
+                    done_at=None,
+                    attempts=1,
+                    due_at=datetime.now(UTC),
+                    last_error="ReadTimeout: the read operation timed out",
+                )
+            )
+        bot = BotHarness(make_settings(history_url, standin, rules_path), standin).start()
+        try:
+            standin.wait_for(lambda s: digests.runs(db, "weekly")[0].message_ts is not None, 30)
+        finally:
+            bot.stop()
+        assert digests.runs(db, "weekly")[0].message_ts == first_ts
+    finally:
+        db.dispose()
+    assert len(_digest_posts(standin)) == 1
+    assert standin.calls_to("conversations.history")  # it looked before posting
 
 
 def test_two_replicas_post_one_digest_per_period(

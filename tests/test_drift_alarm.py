@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import insert
-from sqlmodel import select
+from sqlalchemy import insert, update
+from sqlmodel import col, select
 from ulid import ULID
 
 from bot.drift_job import DriftJob, hour_label
@@ -23,7 +23,15 @@ from bot.rules_provider import RulesProvider
 from storage import alerts
 from storage.db import Database
 from storage.migrate import migrate
-from storage.models import AlertStatus, DigestRun, DriftAlert, OutboxKind, OutboxMessage, ReviewItem
+from storage.models import (
+    AlertStatus,
+    DigestRun,
+    DriftAlert,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    ReviewItem,
+)
 from tests.harness import BotHarness, make_settings
 from tests.history import HISTORY_RULES, RULES_VERSION, SNAPSHOTS
 from tests.slack_standin import SlackStandIn
@@ -393,3 +401,44 @@ def test_a_running_bot_raises_the_alert_by_itself_and_shows_it_in_the_api_and_me
     finally:
         bot.stop()
     assert len(alert_posts(standin)) == 1
+
+
+def test_an_alert_posted_but_not_recorded_is_adopted_not_posted_again(
+    db: Database, standin: SlackStandIn, rules_path: Path, database_url: str
+) -> None:
+    """Slack took the alert, but its answer never came back (the attempt was cut short):
+    the retry finds the message in the alerts channel instead of posting it again."""
+    seeder = Seeder(db)
+    seeder.history()
+    seeder.new_version_doubles_rejections()
+    bot = BotHarness(make_settings(database_url, standin, rules_path), standin).start()
+    try:
+        standin.wait_for(lambda s: len(alert_posts(s)) == 1)
+    finally:
+        bot.stop()
+    with db.write() as session:  # back to just after the post, its answer lost
+        session.execute(update(DriftAlert).values(channel=None))
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.kind) == OutboxKind.POST_DRIFT)
+            .values(
+                status=OutboxStatus.PENDING,
+                done_at=None,
+                attempts=1,
+                due_at=datetime.now(UTC),
+                last_error="ReadTimeout: the read operation timed out",
+            )
+        )
+    bot = BotHarness(make_settings(database_url, standin, rules_path), standin).start()
+    try:
+        standin.wait_for(lambda s: all(a.channel for a in _alerts(db)))
+    finally:
+        bot.stop()
+    assert [a.channel for a in _alerts(db)] == [ALERTS_CHANNEL]
+    assert len(alert_posts(standin)) == 1
+    assert standin.calls_to("conversations.history")  # it looked before posting
+
+
+def _alerts(db: Database) -> list[DriftAlert]:
+    with db.read() as session:
+        return list(session.exec(select(DriftAlert)))
