@@ -2,17 +2,18 @@
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, or_
-from sqlmodel import col, select
+from sqlalchemy import exists, or_, update
+from sqlmodel import Session, col, select
 
 from bot.server import Runtime
 from bot.settings import Settings
 from storage import outbox
-from storage.models import ItemMessage, OutboxStatus, ReviewItem
+from storage.models import ItemMessage, OutboxKind, OutboxMessage, OutboxStatus, ReviewItem
 from tests.api_contract import ContractCheck
 from tests.plain_http import TLS
 from tests.slack_payloads import block_actions, post_interaction, view_submission
@@ -259,6 +260,22 @@ class BotHarness:
             for call in self.standin.calls_to("response_url")
             if call.args.get("response_type") == "ephemeral"
         ]
+
+
+def answer_lost(session: Session, kind: OutboxKind) -> None:
+    """Puts the delivered outbox rows of `kind` back as after an attempt cut short: Slack
+    took the message, but its answer never came back (a timeout, a crash)."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.kind) == kind)
+        .values(
+            status=OutboxStatus.PENDING,
+            done_at=None,
+            attempts=1,
+            due_at=datetime.now(UTC),
+            last_error="ReadTimeout: the read operation timed out",
+        )
+    )
 
 
 def _item_of(message: dict[str, Any], event_type: str = "hitl_review") -> str | None:

@@ -17,8 +17,8 @@ from digest import periods
 from storage import digests
 from storage.db import Database
 from storage.migrate import migrate
-from storage.models import DigestRun, OutboxKind, OutboxMessage, OutboxStatus
-from tests.harness import BotHarness, make_settings
+from storage.models import DigestRun, OutboxKind
+from tests.harness import BotHarness, answer_lost, make_settings
 from tests.history import HISTORY_RULES, generate_history
 from tests.processes import HITL
 from tests.slack_standin import SlackStandIn
@@ -108,17 +108,7 @@ def test_a_digest_posted_but_not_recorded_is_adopted_not_posted_again(
                 .where(col(DigestRun.id) == run.id)
                 .values(channel=None, message_ts=None)
             )
-            session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.kind) == OutboxKind.POST_DIGEST)
-                .values(
-                    status=OutboxStatus.PENDING,
-                    done_at=None,
-                    attempts=1,
-                    due_at=datetime.now(UTC),
-                    last_error="ReadTimeout: the read operation timed out",
-                )
-            )
+            answer_lost(session, OutboxKind.POST_DIGEST)
         bot = BotHarness(make_settings(history_url, standin, rules_path), standin).start()
         try:
             standin.wait_for(lambda s: digests.runs(db, "weekly")[0].message_ts is not None, 30)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import insert, update
-from sqlmodel import col, select
+from sqlmodel import select
 from ulid import ULID
 
 from bot.drift_job import DriftJob, hour_label
@@ -29,10 +29,9 @@ from storage.models import (
     DriftAlert,
     OutboxKind,
     OutboxMessage,
-    OutboxStatus,
     ReviewItem,
 )
-from tests.harness import BotHarness, make_settings
+from tests.harness import BotHarness, answer_lost, make_settings
 from tests.history import HISTORY_RULES, RULES_VERSION, SNAPSHOTS
 from tests.slack_standin import SlackStandIn
 
@@ -418,17 +417,7 @@ def test_an_alert_posted_but_not_recorded_is_adopted_not_posted_again(
         bot.stop()
     with db.write() as session:  # back to just after the post, its answer lost
         session.execute(update(DriftAlert).values(channel=None))
-        session.execute(
-            update(OutboxMessage)
-            .where(col(OutboxMessage.kind) == OutboxKind.POST_DRIFT)
-            .values(
-                status=OutboxStatus.PENDING,
-                done_at=None,
-                attempts=1,
-                due_at=datetime.now(UTC),
-                last_error="ReadTimeout: the read operation timed out",
-            )
-        )
+        answer_lost(session, OutboxKind.POST_DRIFT)
     bot = BotHarness(make_settings(database_url, standin, rules_path), standin).start()
     try:
         standin.wait_for(lambda s: all(a.channel for a in _alerts(db)))
