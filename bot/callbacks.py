@@ -21,7 +21,7 @@ from standardwebhooks import Webhook
 from bot.api_models import ReviewOut
 from bot.delivery import GiveUp, Retry
 from bot.egress import EgressPolicy, EgressRefused, Unresolvable, host_and_port
-from storage import queue, reviews
+from storage import delivered, queue, reviews
 from storage.db import Database
 from storage.models import CallbackStatus, OutboxMessage
 
@@ -90,7 +90,7 @@ class CallbackSender:
             raise GiveUp("the receiver answered 410 Gone")
         if not 200 <= status < 300:
             raise Retry(f"the receiver answered HTTP {status}")
-        reviews.set_callback_status(
+        delivered.set_callback_status(
             self.db,
             item.id,
             CallbackStatus.DELIVERED,

@@ -37,7 +37,7 @@ from bot.signals import ChangeSignals
 from bot.slack_delivery import SlackDelivery
 from bot.slot_pool import SlotPool
 from rules import LoadedRules
-from storage import outbox, reviews, undeliverable
+from storage import delivered, outbox, reviews, undeliverable
 from storage.db import Database
 from storage.models import CallbackStatus, OutboxKind, OutboxMessage
 
@@ -302,7 +302,7 @@ class OutboxWorker:
             # The item's post and the row's completion: one transaction.
             item_id, (channel, ts) = row.item_id, posted
             self._record(
-                lambda: reviews.mark_posted_and_complete(
+                lambda: delivered.mark_posted_and_complete(
                     self.db, item_id, row_id, channel=channel, ts=ts, now=self.now()
                 )
             )
@@ -421,7 +421,7 @@ class OutboxWorker:
         if kind == OutboxKind.CALLBACK and row.item_id:
             item_id = row.item_id
             self._record(
-                lambda: reviews.set_callback_status(
+                lambda: delivered.set_callback_status(
                     self.db,
                     item_id,
                     CallbackStatus.FAILED,

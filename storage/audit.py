@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from storage.models import AuditEvent
@@ -31,6 +32,38 @@ def record(
             to_status=to_status,
             detail=detail,
         )
+    )
+
+
+_insert_row = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+
+
+def record_written(
+    session: Session,
+    *,
+    item_id: str,
+    at: datetime,
+    actor: str,
+    source: str,
+    action: str,
+    detail: dict[str, Any],
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> None:
+    """`audit.record` written at once by one Core statement (the hot path); the item's row
+    must be written already."""
+    session.connection().execute(
+        _insert_row,
+        {
+            "item_id": item_id,
+            "at": at,
+            "actor": actor,
+            "source": source,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "detail": detail,
+        },
     )
 
 

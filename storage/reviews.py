@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import insert
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -22,7 +22,6 @@ from storage.deadlines import StepPlan
 from storage.home_viewers import HomeRefresh
 from storage.models import (
     Approval,
-    AuditEvent,
     CallbackStatus,
     Decision,
     OutboxKind,
@@ -32,7 +31,6 @@ from storage.models import (
     Status,
 )
 from storage.reminders import ReminderPlan
-from storage.types import UTCDateTime
 
 
 def new_item_id() -> str:
@@ -149,7 +147,7 @@ def _insert_item(session: Session, new: NewItem, routing: Routing, now: datetime
     # A duplicate external_id fails here, inside the transaction.
     connection = session.connection()
     connection.execute(_insert_item_row, _item_row(item))
-    _audit_written(
+    audit.record_written(
         session,
         item_id=item.id,
         at=now,
@@ -185,36 +183,6 @@ _ITEM_COLUMNS = [
     (attr.key, attr.columns[0].key, attr.columns[0].server_default is not None)
     for attr in sa_inspect(ReviewItem).column_attrs
 ]
-_insert_audit_row = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
-
-
-def _audit_written(
-    session: Session,
-    *,
-    item_id: str,
-    at: datetime,
-    actor: str,
-    source: str,
-    action: str,
-    detail: dict[str, Any],
-    from_status: str | None = None,
-    to_status: str | None = None,
-) -> None:
-    """`audit.record` written at once by one Core statement (the hot path); the item's row
-    must be written already."""
-    session.connection().execute(
-        _insert_audit_row,
-        {
-            "item_id": item_id,
-            "at": at,
-            "actor": actor,
-            "source": source,
-            "action": action,
-            "from_status": from_status,
-            "to_status": to_status,
-            "detail": detail,
-        },
-    )
 
 
 class Outcome(StrEnum):
@@ -443,89 +411,3 @@ def find_by_external_id(db: Database, agent: str, external_id: str) -> ReviewIte
             ReviewItem.agent == agent, ReviewItem.external_id == external_id
         )
         return session.exec(query).first()
-
-
-def mark_posted_and_complete(
-    db: Database, item_id: str, row_id: int, *, channel: str, ts: str, now: datetime
-) -> None:
-    """The item is posted and its outbox row done, in one transaction."""
-    if db.is_postgres:
-        # One statement (atomic by itself) run without BEGIN and COMMIT: one round trip
-        # where the transaction of three statements took five.
-        detail = {"channel": channel, "ts": ts}
-        params = {"posted_item_id": item_id, "row_id": row_id, "done_at": now, "posted_at": now}
-        db.execute_atomic(_posted_and_complete, params | detail | {"audit_detail": detail})
-        return
-    with db.write() as session:
-        _mark_posted(session, item_id, channel=channel, ts=ts, now=now)
-        outbox.complete_in(session, row_id, now=now)
-
-
-def _mark_posted(session: Session, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
-    session.connection().execute(
-        _mark_posted_row, {"item_id": item_id, "channel": channel, "ts": ts}
-    )
-    _audit_written(
-        session,
-        item_id=item_id,
-        at=now,
-        actor="hitl",
-        source="worker",
-        action="posted",
-        detail={"channel": channel, "ts": ts},
-    )
-
-
-_mark_posted_row = (
-    update(ReviewItem.__table__)  # type: ignore[attr-defined]
-    .where(col(ReviewItem.id) == bindparam("item_id"))
-    .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
-)
-# `_mark_posted` and `outbox.complete_in` as one statement, for PostgreSQL (whose
-# data-modifying WITH clauses SQLite lacks): the same rows, written at once.
-_posted_and_complete = outbox.complete_row.add_cte(
-    update(ReviewItem.__table__)  # type: ignore[attr-defined]
-    .where(col(ReviewItem.id) == bindparam("posted_item_id"))
-    .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
-    .cte("posted"),
-    insert(AuditEvent.__table__)  # type: ignore[attr-defined]
-    .values(
-        # Bound names differ from every column's: those are reserved for the columns.
-        item_id=bindparam("posted_item_id"),
-        at=bindparam("posted_at", type_=UTCDateTime),
-        actor="hitl",
-        source="worker",
-        action="posted",
-        detail=bindparam("audit_detail", type_=AuditEvent.__table__.c.detail.type),  # type: ignore[attr-defined]
-    )
-    .cte("posted_audit"),
-)
-
-
-def set_callback_status(
-    db: Database,
-    item_id: str,
-    status: CallbackStatus,
-    *,
-    now: datetime,
-    error: str | None = None,
-    delivery_id: str,
-    attempts: int,
-) -> None:
-    with db.write() as session:
-        session.execute(
-            update(ReviewItem)
-            .where(col(ReviewItem.id) == item_id)
-            .values(callback_status=status, callback_error=error)
-        )
-        audit.record(
-            session,
-            item_id=item_id,
-            at=now,
-            actor="hitl",
-            source="worker",
-            action=f"callback_{status}",
-            delivery_id=delivery_id,
-            attempts=attempts,
-            error=error,
-        )
