@@ -116,10 +116,7 @@ class SlackDelivery:
             ts = self.find_earlier_post(
                 item.channel,
                 item.created_at,
-                lambda metadata: (
-                    metadata.get("event_type") == "hitl_review"
-                    and (metadata.get("event_payload") or {}).get("item_id") == item.id
-                ),
+                _metadata_is("hitl_review", item_id=item.id),
             )
             if ts is not None:
                 log.info("adopted the earlier post %s instead of posting again", ts,
@@ -166,11 +163,7 @@ class SlackDelivery:
             ts = self.find_earlier_post(
                 channel,
                 message.at,
-                lambda metadata: (
-                    metadata.get("event_type") == "hitl_escalation"
-                    and (metadata.get("event_payload") or {}).get("item_id") == item.id
-                    and (metadata.get("event_payload") or {}).get("level") == level
-                ),
+                _metadata_is("hitl_escalation", item_id=item.id, level=level),
             )
             if ts is not None:
                 escalations.mark_message_posted(self.db, message_id, channel=channel, ts=ts)
@@ -287,10 +280,7 @@ class SlackDelivery:
             ts = self.find_earlier_post(
                 rules.digest.channel,
                 run.created_at,
-                lambda metadata: (
-                    metadata.get("event_type") == digest_publisher.EVENT_TYPE
-                    and (metadata.get("event_payload") or {}).get("run_id") == run_id
-                ),
+                _metadata_is(digest_publisher.EVENT_TYPE, run_id=run_id),
             )
             if ts is not None:
                 channel = rules.digest.channel
@@ -321,10 +311,7 @@ class SlackDelivery:
         if look_first and self.find_earlier_post(
             channel,
             alert.detected_at,
-            lambda metadata: (
-                metadata.get("event_type") == "hitl_drift"
-                and (metadata.get("event_payload") or {}).get("alert_id") == alert.id
-            ),
+            _metadata_is("hitl_drift", alert_id=alert.id),
         ):
             log.info("adopted the earlier post of drift alert %s, not posting again", alert.id)
             alerts.mark_posted(self.db, alert.id, channel=channel)
@@ -357,3 +344,16 @@ class SlackDelivery:
         if self._team_url is None:
             self._team_url = str(self.slack.auth_test().get("url") or "")
         return self._team_url or None
+
+
+def _metadata_is(event_type: str, **payload: object) -> Callable[[dict[str, Any]], bool]:
+    """Whether a message's metadata is of `event_type` with these payload values: how a
+    retry recognises the post of an earlier attempt."""
+
+    def matches(metadata: dict[str, Any]) -> bool:
+        found = metadata.get("event_payload") or {}
+        return metadata.get("event_type") == event_type and all(
+            found.get(key) == value for key, value in payload.items()
+        )
+
+    return matches

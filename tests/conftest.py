@@ -19,7 +19,7 @@ from tests.inprocess import InProcessBot
 from tests.pg_databases import (
     MigratedDatabases,
     create_pg_database,
-    drop_pg_database,
+    drop_in_background,
     schema_fingerprint,
 )
 from tests.slack_standin import SlackStandIn
@@ -79,7 +79,7 @@ def _pg_migrated(pg_server: str, _pg_dropper: ThreadPoolExecutor) -> Iterator[Mi
     )
     yield databases
     databases.drop_all()
-    _pg_dropper.submit(drop_pg_database, pg_server, url)
+    drop_in_background(_pg_dropper, pg_server, url)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +118,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         yield url
     finally:
-        dropper.submit(drop_pg_database, admin, url)
+        drop_in_background(dropper, admin, url)
 
 
 @pytest.fixture

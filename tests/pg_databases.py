@@ -55,6 +55,11 @@ def schema_fingerprint(url: str) -> str:
         engine.dispose()
 
 
+def drop_in_background(dropper: ThreadPoolExecutor, admin_url: str, url: str) -> None:
+    """Drops the database on `dropper`'s threads; one left behind is said in the output."""
+    dropper.submit(drop_pg_database, admin_url, url).add_done_callback(_report_failed_drop)
+
+
 def _report_failed_drop(future: "Future[None]") -> None:
     if future.exception() is not None:  # left behind; visible in the session's output
         print(f"could not drop a test database: {future.exception()}")
@@ -92,8 +97,7 @@ class MigratedDatabases:
             self.drop(url)
 
     def drop(self, url: str) -> None:
-        future = self.dropper.submit(drop_pg_database, self.admin_url, url)
-        future.add_done_callback(_report_failed_drop)
+        drop_in_background(self.dropper, self.admin_url, url)
 
     def drop_all(self) -> None:
         while self._free:
