@@ -12,7 +12,10 @@ sending `--items` submissions in all over keep-alive connections (a phase stops 
 after `--max-seconds`: the peer collapses under concurrency). Printed per system:
 submissions/s, p50 and p99 latency of a submission, the rate ratio hitl/peer, and the
 server process's CPU seconds per item from /proc/PID/stat, counted until every item of
-the phase is posted to the stand-in (submit + post). Then the outbox drain (see
+the phase is posted to the stand-in (submit + post), and, while the agents send, the
+server's CPU as a share of one core (hitl serves and delivers in one Python process, so
+near 100 % it is the process, not the database, that sets the rate) and the whole
+machine's busy share. Then the outbox drain (see
 benchmarks/outbox_drain.py) and every figure beside its target from issue 9.
 
 awaithumans is installed with pip into its own virtualenv in the temporary folder (unless
@@ -46,6 +49,7 @@ from benchmarks.common import (
     database,
     drive,
     free_port,
+    machine_busy_seconds,
     percentile,
     profile_summary,
     serve_process,
@@ -103,6 +107,11 @@ class Phase:
     run: LoadRun
     cpu_ms_per_item: float
     posted: int
+    # While the agents were sending: the server's CPU as a share of one core (a Python
+    # process runs Python on one core at a time, so near 100 % it is saturated), and the
+    # whole machine's busy share (every process on every core).
+    server_core_share: float
+    machine_busy_share: float
 
 
 def hitl_body(key: str) -> bytes:
@@ -226,7 +235,10 @@ def measure(
     bodies = [system.body(f"{tag}-{n}") for n in range(items)]
     posted_before = posts(system.standin)
     cpu_before = cpu_seconds(system.pid)
+    machine_before = machine_busy_seconds()
     run = drive(system.base, system.path, system.headers, bodies, concurrency, max_seconds)
+    machine_after = machine_busy_seconds()
+    sending_cpu = cpu_seconds(system.pid) - cpu_before
     expected = posted_before + len(run.latencies_ms)
     # Wait for every post, giving up once none has arrived for 15 s (a server that lost some).
     seen, last_progress = posts(system.standin), time.monotonic()
@@ -242,7 +254,14 @@ def measure(
         run,
         cpu_used * 1000 / answered,
         posts(system.standin) - posted_before,
+        server_core_share=sending_cpu / run.wall_seconds if run.wall_seconds else 0.0,
+        machine_busy_share=_share(machine_before, machine_after),
     )
+
+
+def _share(before: tuple[float, float], after: tuple[float, float]) -> float:
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return busy / total if total else 0.0
 
 
 def run_backend(
@@ -310,6 +329,8 @@ def print_phase(backend: str, phase: Phase, items: int, flush: bool = False) -> 
         f"  {backend:8} agents={phase.concurrency:<3} {phase.system:12} "
         f"{run.rate:7.1f} items/s  p50={p50:7.1f} ms  p99={p99:7.1f} ms  "
         f"cpu={phase.cpu_ms_per_item:5.1f} ms/item  "
+        f"server={phase.server_core_share:4.0%} of a core  "
+        f"machine={phase.machine_busy_share:4.0%} busy  "
         f"posted={phase.posted}/{len(run.latencies_ms)} answered of {items}  "
         f"failed={failures}",
         flush=flush,
@@ -359,10 +380,12 @@ def summarize(results: dict[str, list[Phase]], drains: dict[str, DrainResult]) -
             hitl_rate = _mean([p.run.rate for p in mine if p.system == "hitl"])
             peer_rate = _mean([p.run.rate for p in mine if p.system == "awaithumans"])
             ratio = hitl_rate / peer_rate if peer_rate else float("inf")
+            core = _mean([p.server_core_share for p in mine if p.system == "hitl"])
             print(
                 f"  {backend:8} agents={concurrency:<3} rate hitl/peer = "
                 f"{hitl_rate:6.1f}/{peer_rate:6.1f} = {ratio:4.2f}x   "
                 f"target >= {RATE_RATIO_TARGET:.1f}x: {verdict(ratio >= RATE_RATIO_TARGET)}"
+                f"   (hitl's process at {core:.0%} of a core)"
             )
         for system in ("hitl", "awaithumans"):
             cpu = [p.cpu_ms_per_item for p in phases if p.system == system]
