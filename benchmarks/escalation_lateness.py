@@ -18,17 +18,18 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import col, select
 
 from benchmarks.common import database, percentile
 from bot.escalation_clock import EscalationClock
-from commands import EventBus
+from commands import EventBus, ItemChanged
 from storage import deadlines
 from storage.db import Database
 from storage.migrate import migrate
-from storage.models import EscalationStepRow, ReviewItem
+from storage.models import EscalationStepRow, ReviewItem, table_of
 
 ROUTE = {
     "name": "bench",
@@ -47,7 +48,7 @@ ROUTE = {
 def add_items(db: Database, first: int, count: int, due: list[datetime]) -> None:
     """Bulk set-up (not the code under test): items with one pending step each."""
     now = datetime.now(UTC)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "id": f"rv_bench{n:09d}",
             "agent": "bench",
@@ -87,8 +88,8 @@ def add_items(db: Database, first: int, count: int, due: list[datetime]) -> None
     ]
     with db.write() as session:
         for start in range(0, count, 5000):
-            session.execute(insert(ReviewItem.__table__), items[start : start + 5000])
-            session.execute(insert(EscalationStepRow.__table__), steps[start : start + 5000])
+            session.execute(insert(table_of(ReviewItem)), items[start : start + 5000])
+            session.execute(insert(table_of(EscalationStepRow)), steps[start : start + 5000])
 
 
 def lateness(db: Database, backlog: int, first: int, spread_ms: int) -> None:
@@ -102,7 +103,11 @@ def lateness(db: Database, backlog: int, first: int, spread_ms: int) -> None:
         add_items(db, 0, backlog, [far] * backlog)
     announced: dict[str, datetime] = {}
     events = EventBus()
-    events.subscribe(lambda event: announced.setdefault(event.item_id, datetime.now(UTC)))
+
+    def announce(event: ItemChanged) -> None:
+        announced.setdefault(event.item_id, datetime.now(UTC))
+
+    events.subscribe(announce)
     clock = EscalationClock(db=db, now=lambda: datetime.now(UTC), events=events, sweep_seconds=15)
     clock.start()
     try:

@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -59,7 +60,7 @@ def run(backend: str, backlog: int, probes: int) -> None:
                         sent = time.monotonic()
                         response = client.post("/v1/reviews", json=_item("open-probe", f"p{n}"))
                         response.raise_for_status()
-                        standin.wait_for(lambda s, k=n: _posts_to(s, OTHER) > k, timeout=600)
+                        standin.wait_for(partial(_posted_to_other_more_than, count=n), timeout=600)
                         posted_at = [
                             c.at for c in standin.calls_to("chat.postMessage")
                             if c.args.get("channel") == OTHER
@@ -79,6 +80,10 @@ def run(backend: str, backlog: int, probes: int) -> None:
 
 def _posts_to(standin: SlackStandIn, channel: str) -> int:
     return sum(1 for c in standin.calls_to("chat.postMessage") if c.args.get("channel") == channel)
+
+
+def _posted_to_other_more_than(standin: SlackStandIn, count: int) -> bool:
+    return _posts_to(standin, OTHER) > count
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from benchmarks.common import database, percentile, serve
@@ -122,7 +123,7 @@ def open_to_publish(base: str, standin: SlackStandIn, viewers: list[str]) -> lis
         event = event_callback(app_home_opened(user))
         response = post_event(f"{base}/slack/events", event, SIGNING_SECRET)
         assert response.status_code == 200, response.text
-        standin.wait_for(lambda s, u=user, n=before: _published(s, u, n), timeout=60)
+        standin.wait_for(partial(_published, user=user, after=before), timeout=60)
         took.append(time.monotonic() - started)
         view = standin.home_view(user)
         assert view is not None and len(view["blocks"]) <= 100

@@ -12,12 +12,17 @@ import argparse
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 from benchmarks.common import SlackStandIn, database, percentile, serve
 from tests.harness import AGENT_TOKEN
+
+
+def _posted_more_than(standin: SlackStandIn, count: int) -> bool:
+    return len(standin.calls_to("chat.postMessage")) > count
 
 
 def run(backend: str, items: int) -> None:
@@ -40,7 +45,7 @@ def run(backend: str, items: int) -> None:
                     response.raise_for_status()
                     sent[response.json()["id"]] = started
                     # One at a time: wait for this post before sending the next.
-                    standin.wait_for(lambda s, k=n: len(s.calls_to("chat.postMessage")) > k, 10)
+                    standin.wait_for(partial(_posted_more_than, count=n), 10)
                 posted = {
                     call.args["metadata"]["event_payload"]["item_id"]: call.at
                     for call in standin.calls_to("chat.postMessage")

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEvent
+from storage.models import AuditEvent, table_of
 
 
 def record(
@@ -35,7 +35,7 @@ def record(
     )
 
 
-_insert_row = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+_insert_row = insert(table_of(AuditEvent))
 
 
 def record_written(

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from storage import workers
 from storage.db import Database
-from storage.models import EscalationStepRow, ReminderRow, ReviewItem, StepStatus
+from storage.models import EscalationStepRow, ReminderRow, ReviewItem, StepStatus, table_of
 
 # Both kinds of deadline rows share these columns: id, item_id, due_at, status, lease_until,
 # worker_id, fired_at.
@@ -54,7 +54,7 @@ def row(item_id: str, plan: StepPlan) -> dict[str, Any]:
 def schedule(session: Session, item_id: str, plan: StepPlan) -> None:
     """Inserts the deadline with one Core statement (no ORM object: submissions are the
     hot path, and the item may have been written the same way)."""
-    session.connection().execute(insert(EscalationStepRow.__table__), row(item_id, plan))  # type: ignore[attr-defined]
+    session.connection().execute(insert(table_of(EscalationStepRow)), row(item_id, plan))
 
 
 def cancel_pending(session: Session, item_id: str) -> None:

@@ -8,7 +8,7 @@ from sqlmodel import Session, col
 
 from storage import audit, outbox
 from storage.db import Database
-from storage.models import AuditEvent, CallbackStatus, ReviewItem
+from storage.models import AuditEvent, CallbackStatus, ReviewItem, table_of
 from storage.types import UTCDateTime
 
 
@@ -44,18 +44,18 @@ def _mark_posted(session: Session, item_id: str, *, channel: str, ts: str, now: 
 
 
 _mark_posted_row = (
-    update(ReviewItem.__table__)  # type: ignore[attr-defined]
+    update(table_of(ReviewItem))
     .where(col(ReviewItem.id) == bindparam("item_id"))
     .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
 )
 # `_mark_posted` and `outbox.complete_in` as one statement, for PostgreSQL (whose
 # data-modifying WITH clauses SQLite lacks): the same rows, written at once.
 _posted_and_complete = outbox.complete_row.add_cte(
-    update(ReviewItem.__table__)  # type: ignore[attr-defined]
+    update(table_of(ReviewItem))
     .where(col(ReviewItem.id) == bindparam("posted_item_id"))
     .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
     .cte("posted"),
-    insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+    insert(table_of(AuditEvent))
     .values(
         # Bound names differ from every column's: those are reserved for the columns.
         item_id=bindparam("posted_item_id"),
@@ -63,7 +63,7 @@ _posted_and_complete = outbox.complete_row.add_cte(
         actor="hitl",
         source="worker",
         action="posted",
-        detail=bindparam("audit_detail", type_=AuditEvent.__table__.c.detail.type),  # type: ignore[attr-defined]
+        detail=bindparam("audit_detail", type_=table_of(AuditEvent).c.detail.type),
     )
     .cte("posted_audit"),
 )

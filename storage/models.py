@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -65,6 +65,13 @@ class OutboxStatus(StrEnum):
 
 # Like JsonColumn, but Python None is SQL NULL (queries ask `IS NULL`), not JSON null.
 JsonValue = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements that skip the unit of work (SQLModel
+    sets `__table__` on table models but does not type it)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def _ts(**kwargs: Any) -> Any:

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from ulid import ULID
 
 from storage.db import Database
-from storage.models import OutboxKind, OutboxMessage, OutboxStatus
+from storage.models import OutboxKind, OutboxMessage, OutboxStatus, table_of
 from storage.outbox_claim import ClaimShape, claim_query
 from storage.types import UTCDateTime
 
@@ -77,7 +77,7 @@ def enqueue_written(session: Session, *, item_id: str, kind: OutboxKind, now: da
     )
 
 
-_insert_row = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+_insert_row = insert(table_of(OutboxMessage))
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def claim_due(
 
 
 _take_lease = (
-    update(OutboxMessage.__table__)  # type: ignore[attr-defined]
+    update(table_of(OutboxMessage))
     .where(col(OutboxMessage.id).in_(bindparam("take_ids", expanding=True)))
     .values(
         lease_until=bindparam("take_until", type_=UTCDateTime),
@@ -230,7 +230,7 @@ def complete_in(session: Session, row_id: int, *, now: datetime) -> None:
 
 # Binds `row_id` and `done_at` (storage.reviews runs it with the item's post, as one).
 complete_row = (
-    update(OutboxMessage.__table__)  # type: ignore[attr-defined]
+    update(table_of(OutboxMessage))
     .where(col(OutboxMessage.id) == bindparam("row_id"))
     .values(
         status=OutboxStatus.DONE,

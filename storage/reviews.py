@@ -29,6 +29,7 @@ from storage.models import (
     OutboxStatus,
     ReviewItem,
     Status,
+    table_of,
 )
 from storage.reminders import ReminderPlan
 
@@ -177,7 +178,7 @@ def _item_row(item: ReviewItem) -> dict[str, Any]:
     return row
 
 
-_insert_item_row = insert(ReviewItem.__table__)  # type: ignore[attr-defined]
+_insert_item_row = insert(table_of(ReviewItem))
 # (attribute, column, has a server default): `item_metadata` is the column `metadata`.
 _ITEM_COLUMNS = [
     (attr.key, attr.columns[0].key, attr.columns[0].server_default is not None)

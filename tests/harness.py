@@ -74,7 +74,7 @@ def make_settings(
         "callback_allow_private": True,
     }
     values.update(extra)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def invoice(**overrides: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ulid import ULID
 from rules.loader import load_rules_text
 from rules.schema import Route
 from storage.db import Database
-from storage.models import Decision, ReviewItem, Status
+from storage.models import Decision, ReviewItem, Status, table_of
 
 HISTORY_RULES = """\
 timezone: Europe/Berlin
@@ -88,6 +88,7 @@ AGENTS = {
 }
 _EXPIRED_NOTE = "Nobody decided before the escalation chain ran out."  # as storage.escalations
 _BATCH = 1000
+_ITEMS, _DECISIONS = table_of(ReviewItem), table_of(Decision)  # for bulk Core inserts
 
 
 def _words(text: str, separator: str | None = None) -> list[str]:
@@ -349,7 +350,7 @@ class _Week:
 
 def _plan(route: str, week: _Week, rng: random.Random) -> list[_Spec]:
     """The fates of one route's items in one week, in exact numbers."""
-    reasons = list(ROUTES[route].reject_reasons)
+    reasons = ROUTES[route].reason_ids()
     specs: list[_Spec] = []
 
     def add(count: int, status: Status, **kwargs: Any) -> None:
@@ -665,15 +666,15 @@ def generate_history(
     items.sort(key=lambda row: row["created_at"])  # inserted in arrival order, as in life
     with db.write() as session:
         for first in range(0, len(items), _BATCH):
-            session.execute(insert(ReviewItem.__table__), items[first : first + _BATCH])
+            session.execute(insert(_ITEMS), items[first : first + _BATCH])
         for first in range(0, len(decisions), _BATCH):
-            session.execute(insert(Decision.__table__), decisions[first : first + _BATCH])
+            session.execute(insert(_DECISIONS), decisions[first : first + _BATCH])
 
 
 # Bulk: route shares and status mixes of a plausible busy installation.
-_BULK_ROUTES = ("invoices",) * 30 + ("support",) * 25 + ("contracts",) * 10
+_BULK_ROUTES: tuple[str, ...] = ("invoices",) * 30 + ("support",) * 25 + ("contracts",) * 10
 _BULK_ROUTES += ("faq",) * 20 + ("refunds",) * 15
-_ITEM_COLUMNS = [column.name for column in ReviewItem.__table__.columns]
+_ITEM_COLUMNS = [column.name for column in _ITEMS.columns]
 _DECISION_COLUMNS = ["item_id", "status", "by", "source", "reason", "note", "at"]
 # JSON columns; output and final_output too (structured items), whose NULL stays SQL NULL.
 _JSON_COLUMNS = frozenset(
@@ -693,7 +694,7 @@ def _bulk_spec(rng: random.Random, route_name: str) -> _Spec:
     if chained and draw < 0.01:
         return _Spec(Status.EXPIRED, escalated=True)
     if draw < 0.12:
-        spec = _Spec(Status.REJECTED, rng.choice(route.reject_reasons))
+        spec = _Spec(Status.REJECTED, rng.choice(route.reason_ids()))
     elif draw < 0.25:
         spec = _Spec(Status.EDITED, slot_edit=True)
     else:
@@ -782,8 +783,8 @@ def bulk_decided_items(
     if not db.is_postgres:
         for rows in batches:
             with db.write() as session:
-                session.execute(insert(ReviewItem.__table__), [item for item, _ in rows])
-                session.execute(insert(Decision.__table__), [decision for _, decision in rows])
+                session.execute(insert(_ITEMS), [item for item, _ in rows])
+                session.execute(insert(_DECISIONS), [decision for _, decision in rows])
         return
     item_copy = f"COPY review_item ({', '.join(_ITEM_COLUMNS)}) FROM STDIN"
     quoted = ", ".join(f'"{column}"' for column in _DECISION_COLUMNS)  # "by" is a keyword

@@ -4,9 +4,11 @@ The implementation lives in the ``standin`` package next to this file; this modu
 stable import point: ``from slack_standin import SlackStandIn, Call``.
 """
 
-if __package__:
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING or __package__:
     from .standin import Call, SlackStandIn
-else:
+else:  # imported as a top-level module, by a test folder that puts this one on sys.path
     from standin import Call, SlackStandIn
 
 __all__ = ["Call", "SlackStandIn"]

@@ -13,6 +13,7 @@ from digest.build import build_digest
 from digest.model import Digest
 from rules import load_rules_text
 from storage.db import Database
+from storage.models import ReviewItem
 from tests.history import HISTORY_RULES, PLANTED, generate_history
 
 RULES = load_rules_text(HISTORY_RULES).rules
@@ -35,7 +36,9 @@ def test_the_digest_finds_every_planted_pattern(db: Database) -> None:
     assert (top_rejection.route, top_rejection.reason) == ("invoices", "wrong_amount")
     assert top_rejection.share_of_route_rejections >= 0.8
     assert top_rejection.examples and top_rejection.examples[0].note
-    assert top_rejection.examples[0].link.startswith("https://acme.slack.com/archives/C0APREVIEW/p")
+    link = top_rejection.examples[0].link
+    assert link is not None
+    assert link.startswith("https://acme.slack.com/archives/C0APREVIEW/p")
 
     deleted = [e for e in digest.recurring_edits if e.workflow == "support-replies"]
     assert deleted and deleted[0].kind == "deleted"
@@ -79,17 +82,23 @@ def test_a_history_without_the_patterns_reports_none_of_them(db: Database) -> No
 def test_figures_per_route_and_change_against_the_previous_week(db: Database) -> None:
     digest = _digest(db)
     refunds = next(g for g in digest.workflows if g.name == "refunds")
-    assert refunds.current.rejection_rate > refunds.previous.rejection_rate + 0.2
-    assert refunds.change.rejection_rate_points > 20
+    current_rate, previous_rate = refunds.current.rejection_rate, refunds.previous.rejection_rate
+    assert current_rate is not None and previous_rate is not None
+    assert current_rate > previous_rate + 0.2
+    rate_change = refunds.change.rejection_rate_points
+    assert rate_change is not None and rate_change > 20
     invoices = next(g for g in digest.routes if g.name == "invoices")
     figures = invoices.current
     o = figures.outcomes
     assert figures.volume == sum(o.model_dump().values())
-    assert figures.decision_minutes_median <= figures.decision_minutes_p90
+    median, p90 = figures.decision_minutes_median, figures.decision_minutes_p90
+    assert median is not None and p90 is not None
+    assert median <= p90
     assert digest.totals.current.volume == sum(g.current.volume for g in digest.routes)
     for group in digest.routes:
-        shares = group.current.auto_approved_share + group.current.human_share
-        assert abs(shares - 1) < 1e-9
+        auto_share, human_share = group.current.auto_approved_share, group.current.human_share
+        assert auto_share is not None and human_share is not None, group.name
+        assert abs(auto_share + human_share - 1) < 1e-9
 
 
 def test_markdown_leads_with_the_friction_worth_a_meeting(db: Database) -> None:
@@ -120,7 +129,7 @@ def test_spot_checks_that_contradict_auto_approval_suggest_a_higher_threshold(
 ) -> None:
     from sqlmodel import select
 
-    from storage.models import ReviewItem, SpotCheck, Status
+    from storage.models import SpotCheck, Status
 
     generate_history(db, week_start=WEEK.since, weeks=4, planted=())
     quiet = build_digest(db, RULES, WEEK, now=WEEK.until)
@@ -146,6 +155,11 @@ def test_spot_checks_that_contradict_auto_approval_suggest_a_higher_threshold(
     assert too_low[0].evidence["wrong"] >= 5 and too_low[0].evidence["wrong_lower_bound"] > 0.05
 
 
+def _minutes_to_decide(item: ReviewItem) -> float:
+    assert item.decided_at is not None, f"decided item {item.id} has no decided_at"
+    return (item.decided_at - item.created_at).total_seconds() / 60
+
+
 def _percentile(values: list[float], share: float) -> float | None:
     """percentile_cont: linear interpolation between the ranks around share * (n - 1)."""
     if not values:
@@ -163,7 +177,7 @@ def test_figures_match_the_items_counted_one_by_one(db: Database) -> None:
     person would work them out from the items themselves."""
     from sqlmodel import select
 
-    from storage.models import ReviewItem, Status
+    from storage.models import Status
 
     digest = _digest(db)
     with db.read() as session:
@@ -183,7 +197,7 @@ def test_figures_match_the_items_counted_one_by_one(db: Database) -> None:
                 assert outcomes == {s.value: sum(i.status == s for i in mine) for s in Status}
                 assert figures.escalated_items == sum(i.escalation_level > 0 for i in mine)
                 waits = [
-                    (i.decided_at - i.created_at).total_seconds() / 60
+                    _minutes_to_decide(i)
                     for i in mine
                     if i.status in (Status.APPROVED, Status.EDITED, Status.REJECTED)
                 ]

@@ -21,10 +21,11 @@ from storage.models import DigestRun, OutboxKind
 from tests.harness import BotHarness, answer_lost, make_settings
 from tests.history import HISTORY_RULES, generate_history
 from tests.processes import HITL
-from tests.slack_standin import SlackStandIn
+from tests.slack_standin import Call, SlackStandIn
 from tests.test_digest import RULES, ZONE
 
 # The week the schedule ("mon 09:00" Berlin) last came due, and so the one to catch up on.
+assert RULES.digest is not None, "HISTORY_RULES must configure the weekly digest"
 DUE = periods.latest_run(datetime.now(UTC), RULES.digest.weekly_time, ZONE)
 LAST_WEEK = periods.last_full_week(DUE, ZONE)
 
@@ -45,7 +46,7 @@ def rules_path(tmp_path: Path) -> Path:
     return path
 
 
-def _digest_posts(standin: SlackStandIn) -> list:
+def _digest_posts(standin: SlackStandIn) -> list[Call]:
     return [c for c in standin.calls_to("chat.postMessage") if c.args["channel"] == "C0OPSREVIEW"]
 
 

@@ -159,7 +159,7 @@ def test_threshold_too_low_needs_enough_items() -> None:
 
 
 def test_space_saving_counts_exactly_while_keys_fit() -> None:
-    summary = SpaceSaving(capacity=10)
+    summary: SpaceSaving[str] = SpaceSaving(capacity=10)
     for key, times in {"a": 5, "b": 3, "c": 3, "d": 1}.items():
         for _ in range(times):
             summary.add(key)
@@ -180,7 +180,7 @@ def test_space_saving_keeps_heavy_hitters_among_unique_noise() -> None:
     # (1,000 each would be below that bound and could rightly be evicted.)
     stream = [f"noise-{i}" for i in range(100_000)] + ["alpha", "beta", "gamma"] * 3_000
     random.Random(7).shuffle(stream)
-    summary = SpaceSaving(capacity=50)
+    summary: SpaceSaving[str] = SpaceSaving(capacity=50)
     for key in stream:
         summary.add(key)
         assert len(summary) <= 50
@@ -193,7 +193,7 @@ def test_space_saving_keeps_heavy_hitters_among_unique_noise() -> None:
 
 
 def test_space_saving_keeps_the_first_distinct_examples() -> None:
-    summary = SpaceSaving(capacity=5, examples_per_key=2)
+    summary: SpaceSaving[str] = SpaceSaving(capacity=5, examples_per_key=2)
     for example in ["item-1", "item-1", "item-2", "item-3"]:
         summary.add("late reply", example=example)
     summary.add("late reply")  # no example: counted, nothing stored
@@ -203,7 +203,7 @@ def test_space_saving_keeps_the_first_distinct_examples() -> None:
 
 
 def test_space_saving_newcomer_inherits_the_smallest_count_as_error() -> None:
-    summary = SpaceSaving(capacity=2)
+    summary: SpaceSaving[str] = SpaceSaving(capacity=2)
     summary.add("a", weight=5)
     summary.add("b", weight=2)
     summary.add("c", example="x")  # evicts b (the smallest), starts at 2 + 1

@@ -30,6 +30,7 @@ from storage.models import (
     OutboxKind,
     OutboxMessage,
     ReviewItem,
+    table_of,
 )
 from tests.harness import BotHarness, answer_lost, make_settings
 from tests.history import HISTORY_RULES, RULES_VERSION, SNAPSHOTS
@@ -103,7 +104,7 @@ class Seeder:
     def write(self, rows: list[dict[str, Any]]) -> None:
         with self.db.write() as session:
             for first in range(0, len(rows), 2000):
-                session.execute(insert(ReviewItem.__table__), rows[first : first + 2000])
+                session.execute(insert(table_of(ReviewItem)), rows[first : first + 2000])
 
     def history(self) -> None:
         """Five weeks of 10 decisions an hour, exactly 1 rejected and 1 edited (10%)."""
@@ -331,7 +332,7 @@ def test_a_crowded_alert_stays_within_slacks_limits(standin: SlackStandIn) -> No
     from handlers.drift_blocks import Example, drift_alert_message
 
     began = CHANGE.isoformat()
-    evidence = [
+    evidence: list[dict[str, Any]] = [
         {
             "dimension": "model",
             "value": f"model-{index}-" + "x" * 150,

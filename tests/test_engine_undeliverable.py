@@ -3,6 +3,7 @@ shows it, the agent's callback says so and people are alerted at once."""
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ def receiver() -> Iterator[CallbackReceiver]:
     server.stop()
 
 
-def alerts_about(bot: BotHarness, item_id: str) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+def alerts_about(bot: BotHarness, item_id: str) -> list[tuple[str, dict[str, Any]]]:
     return [
         (channel, message)
         for (channel, _ts), message in bot.standin.messages.items()

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Text, cast, func, select
+from sqlmodel import col
 
 from rules.loader import load_rules_text
 from storage.db import Database
@@ -60,9 +61,21 @@ class Row:
     def status(self) -> str:
         return self.item.status
 
+    @property
+    def output(self) -> str:
+        return text(self.item.output)
+
+
+def text(output: object) -> str:
+    """A generated item's output or final output: always text (no structured items)."""
+    assert isinstance(output, str), output
+    return output
+
 
 def load(db: Database) -> list[Row]:
-    query = select(ReviewItem, Decision).outerjoin(Decision, Decision.item_id == ReviewItem.id)
+    query = select(ReviewItem, Decision).outerjoin(
+        Decision, col(Decision.item_id) == col(ReviewItem.id)
+    )
     with db.read() as session:
         return [Row(item, decision) for item, decision in session.execute(query)]
 
@@ -207,13 +220,11 @@ def test_planted_patterns_are_there(db: Database) -> None:
             row
             for row in support
             if row.status == Status.EDITED
-            and row.item.output.startswith(AI_PHRASE)
+            and row.output.startswith(AI_PHRASE)
             and AI_PHRASE not in (row.item.final_output or "")
         ]
         assert len(stripped) / len(support) >= 0.40
-        exact = [
-            row for row in stripped if row.item.final_output == row.item.output[len(AI_PHRASE) :]
-        ]
+        exact = [row for row in stripped if row.item.final_output == row.output[len(AI_PHRASE) :]]
         assert len(exact) >= 0.6 * len(stripped)
 
         # escalated_owner: contracts wait past U0ERIN and the legal lead decides.
@@ -272,7 +283,11 @@ def test_baseline_holds_no_pattern(db: Database) -> None:
 
     # No edit has anything in common with another: each removes and adds its own words.
     edits = [row.item for row in rows if row.status == Status.EDITED]
-    changed = [change for item in edits for change in changes(item.output, item.final_output or "")]
+    changed = [
+        change
+        for item in edits
+        for change in changes(text(item.output), text(item.final_output or ""))
+    ]
     assert len(changed) == len(edits)  # one small change per edit
     removed, added = Counter(old for old, _ in changed), Counter(new for _, new in changed)
     assert max(removed.values()) == 1 and max(added.values()) == 1
@@ -318,8 +333,11 @@ def test_same_seed_same_history(tmp_path: Path) -> None:
         generate_history(database, week_start=WEEK, weeks=1, seed=seed)
         with database.read() as session:
             query = select(
-                ReviewItem.id, ReviewItem.status, ReviewItem.output, ReviewItem.created_at
-            ).order_by(ReviewItem.id)
+                col(ReviewItem.id),
+                col(ReviewItem.status),
+                col(ReviewItem.output),
+                col(ReviewItem.created_at),
+            ).order_by(col(ReviewItem.id))
             rows = [tuple(row) for row in session.execute(query)]
         database.dispose()
         return rows
@@ -336,13 +354,13 @@ def test_bulk_decided_items_loads_exactly_count(db: Database) -> None:
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(ReviewItem)) == 5000
         assert session.scalar(select(func.count()).select_from(Decision)) == 5000
-        query = select(ReviewItem.status, func.count()).group_by(ReviewItem.status)
+        query = select(col(ReviewItem.status), func.count()).group_by(col(ReviewItem.status))
         statuses: dict[str, int] = {status: n for status, n in session.execute(query).all()}
         lengths = session.scalar(select(func.avg(func.length(cast(ReviewItem.output, Text)))))
     assert Status.PENDING not in statuses
     assert {Status.APPROVED, Status.EDITED, Status.REJECTED} <= set(statuses)
     assert 0.6 <= statuses[Status.APPROVED] / 5000 <= 0.8
-    assert 250 <= float(lengths) <= 350
+    assert lengths is not None and 250 <= float(lengths) <= 350
     # Read back through the ORM: on PostgreSQL the rows came by COPY, not through it.
     rows = load(db)
     assert {row.item.route for row in rows} == set(ROUTES)

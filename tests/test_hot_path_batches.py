@@ -115,7 +115,11 @@ def test_a_freed_slot_wakes_the_claim_loop_once_half_the_slots_are_free() -> Non
     def deliver(row: OutboxMessage) -> None:
         gates[row.id or 0].wait(30)
 
-    pool = SlotPool("test", 1, deliver, freed=lambda: (wakes.append(1), done.release()), prefetch=3)
+    def freed() -> None:
+        wakes.append(1)
+        done.release()
+
+    pool = SlotPool("test", 1, deliver, freed=freed, prefetch=3)
     pool.backlog = True
     pool.start()
     assert pool.take_free() == 4

@@ -2,12 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-from rules import escalation, load_rules_text
+from rules import Route, escalation, load_rules_text
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def _route(extra: str) -> object:
+def _route(extra: str) -> Route:
     text = "routes:\n  - name: r\n    match: {workflow: w}\n    owner: {channel: C0OWNER}\n" + extra
     return load_rules_text(text).rules.routes[0]
 
@@ -19,8 +19,8 @@ CHAIN = (
 )
 
 
-def _walk(route: object) -> list[object]:
-    steps = []
+def _walk(route: Route) -> list[escalation.Escalate | escalation.Exhaust]:
+    steps: list[escalation.Escalate | escalation.Exhaust] = []
     nxt = escalation.first(route, T0)
     while nxt is not None:
         steps.append(nxt)
@@ -36,7 +36,7 @@ def test_each_step_waits_from_the_previous_one_then_expires() -> None:
     assert steps[0].due_at == T0 + timedelta(minutes=30)
     assert steps[1].due_at == T0 + timedelta(minutes=150)
     assert steps[2].due_at == T0 + timedelta(minutes=270)  # the director gets 2h too
-    assert steps[2].action == "expire"
+    assert isinstance(steps[2], escalation.Exhaust) and steps[2].action == "expire"
     assert escalation.step_at(_route(CHAIN), 0).channel == "C0ESC"
 
 

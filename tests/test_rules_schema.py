@@ -2,7 +2,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rules import DigestConfig, Route, RulesFile
 
@@ -32,7 +32,7 @@ FULL_ROUTE = route_data(
 )
 
 
-def errors_of(data: dict[str, Any], model: type = Route) -> dict[tuple[Any, ...], str]:
+def errors_of(data: dict[str, Any], model: type[BaseModel] = Route) -> dict[tuple[Any, ...], str]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)
     return {tuple(error["loc"]): error["msg"] for error in caught.value.errors()}

@@ -38,6 +38,11 @@ def _new(**overrides: object) -> reviews.NewItem:
     return reviews.NewItem(**values)
 
 
+def _row_id(row: OutboxMessage) -> int:
+    assert row.id is not None, "a stored outbox row has an id"
+    return row.id
+
+
 def test_postgres_urls_use_the_shipped_driver() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
@@ -110,7 +115,9 @@ def test_concurrent_decisions_yield_exactly_one(db: Database) -> None:
     winners = [r for r in results if r.outcome == reviews.Outcome.DECIDED]
     losers = [r for r in results if r.outcome == reviews.Outcome.ALREADY_DECIDED]
     assert len(winners) == 1 and len(losers) == 7
-    assert all(loser.decision and loser.decision.by == winners[0].decision.by for loser in losers)
+    winning = winners[0].decision
+    assert winning is not None
+    assert all(loser.decision and loser.decision.by == winning.by for loser in losers)
     with db.read() as session:
         assert session.exec(select(func.count()).select_from(Decision)).one() == 1
         callbacks = session.exec(
@@ -135,7 +142,8 @@ def test_forbidden_and_foreign_agent_change_nothing(db: Database) -> None:
         db, item.id, status=Status.CANCELLED, by="x", source="api", now=NOW, agent="other-bot"
     )
     assert foreign.outcome == reviews.Outcome.NOT_FOUND
-    assert reviews.get_item(db, item.id).status == Status.PENDING
+    unchanged = reviews.get_item(db, item.id)
+    assert unchanged is not None and unchanged.status == Status.PENDING
     assert reviews.get_decision(db, item.id) is None
 
 
@@ -150,7 +158,7 @@ def test_concurrent_claims_never_share_a_row(db: Database) -> None:
         barrier.wait()
         while rows := outbox.claim_due(db, now=NOW, lease=timedelta(minutes=1), limit=5):
             with lock:
-                claimed.extend(row.id for row in rows)
+                claimed.extend(_row_id(row) for row in rows)
 
     threads = [threading.Thread(target=claim) for _ in range(4)]
     for thread in threads:
@@ -171,7 +179,7 @@ def test_an_items_update_waits_for_its_post_and_expired_leases_are_reclaimed(
     later = NOW + timedelta(seconds=31)  # the claimer died: its lease ran out
     again = outbox.claim_due(db, now=later, lease=timedelta(seconds=30), limit=10)
     assert [row.id for row in again] == [first[0].id] and again[0].attempts == 2
-    outbox.complete(db, first[0].id, now=later)
+    outbox.complete(db, _row_id(first[0]), now=later)
     update = outbox.claim_due(db, now=later, lease=timedelta(seconds=30), limit=10)
     assert [row.kind for row in update] == [OutboxKind.UPDATE_ITEM]
     assert {row.status for row in outbox.rows_for_item(db, item.id)} == {

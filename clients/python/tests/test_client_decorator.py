@@ -3,6 +3,7 @@ what the reviewer approved, or not at all."""
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
@@ -114,16 +115,17 @@ def test_arguments_that_cannot_be_a_form_are_refused_when_decorating() -> None:
     hitl = Client("http://127.0.0.1:9", token="unused: nothing is sent")
 
     def nested(order: dict) -> None: ...
-    def untyped(order) -> None: ...  # type: ignore[no-untyped-def]
+    def untyped(order) -> None: ...
     def star(*orders: str) -> None: ...
     def numbers(level: Literal[1, 2]) -> None: ...
 
-    for function, says in [
+    cases: list[tuple[Callable[..., None], str]] = [
         (nested, "nested(order): dict cannot be reviewed"),
         (untyped, "needs a type hint"),
         (star, "*args and **kwargs"),
         (numbers, "Literal may hold strings only"),
-    ]:
+    ]
+    for function, says in cases:
         with pytest.raises(UnsupportedSignature, match=re.escape(says)):
             require_review(hitl, workflow="open-x")(function)
 

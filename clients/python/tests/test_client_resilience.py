@@ -4,6 +4,7 @@ duplicating anything, and a wait outlives a restart of the server."""
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from flaky_upstream import FlakyUpstream
@@ -14,7 +15,17 @@ from tests.slack_standin import SlackStandIn
 
 from hitl_client import ApiError, Client, Review
 
-ASK = {
+
+class Ask(TypedDict):
+    """`Client.submit`'s required arguments, passed as `**ASK`."""
+
+    workflow: str
+    title: str
+    output: str
+    confidence: float
+
+
+ASK: Ask = {
     "workflow": "ap-invoices",
     "title": "Invoice 4471 from ACME",
     "output": "Booked to account 6300.",
