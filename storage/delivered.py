@@ -30,7 +30,7 @@ def mark_posted_and_complete(
 
 def _mark_posted(session: Session, item_id: str, *, channel: str, ts: str, now: datetime) -> None:
     session.connection().execute(
-        _mark_posted_row, {"item_id": item_id, "channel": channel, "ts": ts}
+        _mark_posted_row, {"posted_item_id": item_id, "channel": channel, "ts": ts}
     )
     audit.record_written(
         session,
@@ -43,18 +43,16 @@ def _mark_posted(session: Session, item_id: str, *, channel: str, ts: str, now: 
     )
 
 
+# Bound names differ from the columns of every statement it joins: those are reserved.
 _mark_posted_row = (
     update(table_of(ReviewItem))
-    .where(col(ReviewItem.id) == bindparam("item_id"))
+    .where(col(ReviewItem.id) == bindparam("posted_item_id"))
     .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
 )
 # `_mark_posted` and `outbox.complete_in` as one statement, for PostgreSQL (whose
 # data-modifying WITH clauses SQLite lacks): the same rows, written at once.
 _posted_and_complete = outbox.complete_row.add_cte(
-    update(table_of(ReviewItem))
-    .where(col(ReviewItem.id) == bindparam("posted_item_id"))
-    .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
-    .cte("posted"),
+    _mark_posted_row.cte("posted"),
     insert(table_of(AuditEvent))
     .values(
         # Bound names differ from every column's: those are reserved for the columns.

@@ -228,7 +228,7 @@ def complete_in(session: Session, row_id: int, *, now: datetime) -> None:
     session.connection().execute(complete_row, {"row_id": row_id, "done_at": now})
 
 
-# Binds `row_id` and `done_at` (storage.reviews runs it with the item's post, as one).
+# Binds `row_id` and `done_at` (storage.delivered runs it with the item's post, as one).
 complete_row = (
     update(table_of(OutboxMessage))
     .where(col(OutboxMessage.id) == bindparam("row_id"))
